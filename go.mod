@@ -1,0 +1,3 @@
+module github.com/nftbridge/nftbridge
+
+go 1.25.0

@@ -1,0 +1,286 @@
+package nft
+
+import (
+	"cmp"
+	"fmt"
+	"net/netip"
+	"slices"
+)
+
+// Desired is the bridge state the ruleset must express. It is built by the
+// bridge package from its store; nft knows nothing of names or namespaces.
+type Desired struct {
+	Networks  []Network
+	Endpoints []Endpoint
+	Ports     []Port
+}
+
+// Network is one managed bridge network.
+type Network struct {
+	Bridge     string
+	Subnet     netip.Prefix
+	ICC        bool // containers on this bridge may talk to each other
+	Internal   bool // nothing in or out except between members
+	Masquerade bool // outbound traffic leaves with the host's address
+}
+
+// Endpoint is one container address on a bridge.
+type Endpoint struct {
+	Bridge string
+	Addr   netip.Addr
+}
+
+// Port is one published port: traffic to HostIP:HostPort (HostIP 0.0.0.0 =
+// any host address) is translated to Addr:ContainerPort.
+type Port struct {
+	Proto         uint8 // 6 tcp, 17 udp
+	HostIP        netip.Addr
+	HostPort      uint16
+	Addr          netip.Addr
+	ContainerPort uint16
+}
+
+// Protocol numbers.
+const (
+	ProtoTCP uint8 = 6
+	ProtoUDP uint8 = 17
+)
+
+// loopbackNet is 127.0.0.0/8: never routable onto a bridge except by our own
+// output DNAT for ports published on a loopback address.
+var loopbackNet = netip.MustParsePrefix("127.0.0.0/8")
+
+// Compile turns the desired state into our table. It is pure: the same input
+// always gives the same ruleset, elements sorted, with no I/O.
+func Compile(d Desired) (*Ruleset, error) {
+	if err := d.validate(); err != nil {
+		return nil, err
+	}
+	rs := &Ruleset{Table: TableName, Sets: compileSets(d), Chains: staticChains()}
+	for _, s := range rs.Sets {
+		sortElements(s)
+	}
+	return rs, nil
+}
+
+// validate catches inputs that would give a ruleset with a wrong meaning.
+func (d Desired) validate() error {
+	bridges := map[string]bool{}
+	for _, n := range d.Networks {
+		if n.Bridge == "" || len(n.Bridge) > 15 {
+			return fmt.Errorf("network bridge name %q: must be 1 to 15 characters", n.Bridge)
+		}
+		if bridges[n.Bridge] {
+			return fmt.Errorf("bridge %q appears in two networks", n.Bridge)
+		}
+		if !n.Subnet.IsValid() || !n.Subnet.Addr().Is4() {
+			return fmt.Errorf("network on bridge %q: subnet %v is not an IPv4 prefix", n.Bridge, n.Subnet)
+		}
+		bridges[n.Bridge] = true
+	}
+	for _, e := range d.Endpoints {
+		if !bridges[e.Bridge] {
+			return fmt.Errorf("endpoint %v: unknown bridge %q", e.Addr, e.Bridge)
+		}
+		if !e.Addr.Is4() {
+			return fmt.Errorf("endpoint on bridge %q: address %v is not IPv4", e.Bridge, e.Addr)
+		}
+	}
+	for _, p := range d.Ports {
+		if p.Proto != ProtoTCP && p.Proto != ProtoUDP {
+			return fmt.Errorf("published port %d: protocol %d is neither tcp nor udp", p.HostPort, p.Proto)
+		}
+		if !p.Addr.Is4() || (p.HostIP.IsValid() && !p.HostIP.Is4()) {
+			return fmt.Errorf("published port %d: addresses must be IPv4", p.HostPort)
+		}
+		if p.HostPort == 0 || p.ContainerPort == 0 {
+			return fmt.Errorf("published port %d->%d: ports must be non-zero", p.HostPort, p.ContainerPort)
+		}
+	}
+	return nil
+}
+
+// setDefinitions lists every set and map, empty. The order is the order they
+// are created and printed in.
+func setDefinitions() []*Set {
+	ifname, addr := TypeIfname, TypeIPv4Addr
+	return []*Set{
+		{Name: SetBridges, Key: []Datatype{ifname}},
+		{Name: SetBridgePairs, Key: []Datatype{ifname, ifname}},
+		{Name: MapICC, Key: []Datatype{ifname, ifname}, Data: []Datatype{TypeVerdict}},
+		{Name: SetInternal, Key: []Datatype{ifname}},
+		{Name: SetMasqSubnets, Key: []Datatype{addr}, Interval: true},
+		{Name: SetEndpointAddrs, Key: []Datatype{addr}},
+		{Name: SetEndpointHomes, Key: []Datatype{addr, ifname}},
+		{Name: SetPublished, Key: []Datatype{addr, TypeInetProto, TypeInetService}},
+		{Name: MapPortDNAT, Key: []Datatype{TypeInetProto, addr, TypeInetService},
+			Data: []Datatype{addr, TypeInetService}, Interval: true},
+	}
+}
+
+func compileSets(d Desired) []*Set {
+	sets := setDefinitions()
+	byName := map[string]*Set{}
+	for _, s := range sets {
+		byName[s.Name] = s
+	}
+	add := func(set string, e Element) { byName[set].Elements = append(byName[set].Elements, e) }
+	for _, n := range d.Networks {
+		br := IfnameValue(n.Bridge)
+		add(SetBridges, Element{Key: []Value{br}})
+		add(SetBridgePairs, Element{Key: []Value{br, br}})
+		icc := Verdict{Kind: Accept}
+		if !n.ICC {
+			icc = Verdict{Kind: Drop}
+		}
+		add(MapICC, Element{Key: []Value{br, br}, Verdict: &icc})
+		if n.Internal {
+			add(SetInternal, Element{Key: []Value{br}})
+		}
+		if n.Masquerade && !n.Internal {
+			add(SetMasqSubnets, Element{Key: []Value{PrefixValue(n.Subnet)}})
+		}
+	}
+	for _, e := range d.Endpoints {
+		add(SetEndpointAddrs, Element{Key: []Value{AddrValue(e.Addr)}})
+		add(SetEndpointHomes, Element{Key: []Value{AddrValue(e.Addr), IfnameValue(e.Bridge)}})
+	}
+	for _, p := range d.Ports {
+		add(SetPublished, Element{Key: []Value{AddrValue(p.Addr), ProtoValue(p.Proto), PortValue(p.ContainerPort)}})
+		add(MapPortDNAT, Element{
+			Key:  []Value{ProtoValue(p.Proto), PrefixValue(hostRange(p.HostIP)), PortValue(p.HostPort)},
+			Data: []Value{AddrValue(p.Addr), PortValue(p.ContainerPort)},
+		})
+	}
+	// Two ports of one container may share a container port (8080:80 and
+	// 8081:80): the published set needs the element once.
+	dedupe(byName[SetPublished])
+	return sets
+}
+
+// hostRange is the host address range a port listens on: one address, or
+// all of them for 0.0.0.0.
+func hostRange(hostIP netip.Addr) netip.Prefix {
+	if !hostIP.IsValid() || hostIP.IsUnspecified() {
+		return netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+	}
+	return netip.PrefixFrom(hostIP, 32)
+}
+
+func dedupe(s *Set) {
+	seen := map[string]bool{}
+	out := s.Elements[:0]
+	for _, e := range s.Elements {
+		k := ElementString(s, e)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, e)
+		}
+	}
+	s.Elements = out
+}
+
+func sortElements(s *Set) {
+	slices.SortFunc(s.Elements, func(a, b Element) int {
+		return cmp.Compare(ElementKeyString(s, a), ElementKeyString(s, b))
+	})
+}
+
+// staticChains is every chain and rule. Nothing here depends on the desired
+// state: that is what keeps the rule count constant.
+func staticChains() []*Chain {
+	return []*Chain{
+		{Name: ChainUser, UserOwned: true},
+		rawPreroutingChain(),
+		natChain(ChainNATPrerouting, "prerouting"),
+		natChain(ChainNATOutput, "output"),
+		forwardChain(),
+		natPostroutingChain(),
+	}
+}
+
+var (
+	accept = Verdict{Kind: Accept}
+	drop   = Verdict{Kind: Drop}
+)
+
+func in(f Field, set string) Lookup    { return Lookup{Key: []Field{f}, Set: set} }
+func notIn(f Field, set string) Lookup { return Lookup{Key: []Field{f}, Set: set, Negate: true} }
+
+func rawPreroutingChain() *Chain {
+	return &Chain{
+		Name: ChainRawPrerouting,
+		Hook: &Hook{Type: "filter", Hook: "prerouting", Priority: PriorityRaw},
+		Rules: []Rule{
+			// route_localnet is on for our bridges (loopback-bound ports
+			// need it); never let a container address the host's loopback.
+			{Comment: TagLoopbackSpoof, Exprs: []Expr{in(FieldIIFName, SetBridges),
+				PrefixMatch{Field: FieldIPDaddr, Prefix: loopbackNet}, drop}},
+			// Docker 28's "DROP DIRECT ACCESS": from outside our bridges a
+			// container is reachable only through a published port (DNAT
+			// happens later, so its destination is still a host address).
+			{Comment: TagDirectAccess, Exprs: []Expr{notIn(FieldIIFName, SetBridges),
+				in(FieldIPDaddr, SetEndpointAddrs), drop}},
+		},
+	}
+}
+
+var dnatKey = []Field{FieldL4Proto, FieldIPDaddr, FieldTHDport}
+
+func natChain(name, hook string) *Chain {
+	return &Chain{
+		Name: name,
+		Hook: &Hook{Type: "nat", Hook: hook, Priority: PriorityDstNAT},
+		Rules: []Rule{
+			{Comment: TagDNAT, Exprs: []Expr{FibDaddrLocal{},
+				ProtoIn{Protos: []uint8{ProtoTCP, ProtoUDP}},
+				DNATMap{Key: dnatKey, Map: MapPortDNAT}}},
+		},
+	}
+}
+
+func forwardChain() *Chain {
+	return &Chain{
+		Name: ChainForward,
+		Hook: &Hook{Type: "filter", Hook: "forward", Priority: PriorityFilter},
+		Rules: []Rule{
+			// The admin's rules come first, before any of ours (DOCKER-USER).
+			{Comment: TagUserHook, Exprs: []Expr{Verdict{Kind: Jump, Chain: ChainUser}}},
+			{Comment: TagEstablished, Exprs: []Expr{in(FieldOIFName, SetBridges),
+				CtStateIn{States: []string{"established", "related"}}, accept}},
+			// Before isolation: a published port is reachable from every
+			// network through a host address (hairpin across networks).
+			{Comment: TagPublished, Exprs: []Expr{in(FieldOIFName, SetBridges), CtStatusDNAT{},
+				Lookup{Key: []Field{FieldIPDaddr, FieldL4Proto, FieldTHDport}, Set: SetPublished}, accept}},
+			// bridge . bridge is in bridge_pairs only for the same bridge,
+			// so "not in it" is "iifname != oifname": one lookup, any N.
+			{Comment: TagIsolation, Exprs: []Expr{in(FieldIIFName, SetBridges), in(FieldOIFName, SetBridges),
+				Lookup{Key: []Field{FieldIIFName, FieldOIFName}, Set: SetBridgePairs, Negate: true}, drop}},
+			{Comment: TagICC, Exprs: []Expr{VerdictMap{Key: []Field{FieldIIFName, FieldOIFName}, Map: MapICC}}},
+			{Comment: TagInternalOut, Exprs: []Expr{in(FieldIIFName, SetInternal), drop}},
+			{Comment: TagInternalIn, Exprs: []Expr{in(FieldOIFName, SetInternal), drop}},
+			{Comment: TagOutbound, Exprs: []Expr{in(FieldIIFName, SetBridges), accept}},
+			// Docker 28+: nothing else may enter a bridge network.
+			{Comment: TagInbound, Exprs: []Expr{in(FieldOIFName, SetBridges), drop}},
+		},
+	}
+}
+
+func natPostroutingChain() *Chain {
+	return &Chain{
+		Name: ChainNATPostrouting,
+		Hook: &Hook{Type: "nat", Hook: "postrouting", Priority: PrioritySrcNAT},
+		Rules: []Rule{
+			// A container reaching a published port on its own bridge: the
+			// reply would bypass the host's conntrack without this. No
+			// iifname here: bridged packets carry none in postrouting.
+			{Comment: TagHairpin, Exprs: []Expr{CtStatusDNAT{},
+				Lookup{Key: []Field{FieldIPSaddr, FieldOIFName}, Set: SetEndpointHomes}, Masquerade{}}},
+			// The host reaching a port published on 127.0.0.1.
+			{Comment: TagLoopbackMasq, Exprs: []Expr{in(FieldOIFName, SetBridges),
+				PrefixMatch{Field: FieldIPSaddr, Prefix: loopbackNet}, Masquerade{}}},
+			{Comment: TagMasquerade, Exprs: []Expr{in(FieldIPSaddr, SetMasqSubnets),
+				notIn(FieldOIFName, SetBridges), Masquerade{}}},
+		},
+	}
+}
