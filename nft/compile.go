@@ -91,7 +91,8 @@ func (d Desired) validate() error {
 			return fmt.Errorf("published port %d: protocol %d is neither tcp nor udp", p.HostPort, p.Proto)
 		}
 		if !p.Addr.Is4() || (p.HostIP.IsValid() && !p.HostIP.Is4()) {
-			return fmt.Errorf("published port %d: addresses must be IPv4", p.HostPort)
+			return fmt.Errorf("published port %d: host address %v and container address %v must be IPv4",
+				p.HostPort, p.HostIP, p.Addr)
 		}
 		if p.HostPort == 0 || p.ContainerPort == 0 {
 			return fmt.Errorf("published port %d->%d: ports must be non-zero", p.HostPort, p.ContainerPort)
@@ -110,7 +111,6 @@ func setDefinitions() []*Set {
 		{Name: MapICC, Key: []Datatype{ifname, ifname}, Data: []Datatype{TypeVerdict}},
 		{Name: SetInternal, Key: []Datatype{ifname}},
 		{Name: SetMasqSubnets, Key: []Datatype{addr}, Interval: true},
-		{Name: SetEndpointAddrs, Key: []Datatype{addr}},
 		{Name: SetEndpointHomes, Key: []Datatype{addr, ifname}},
 		{Name: SetPublished, Key: []Datatype{addr, TypeInetProto, TypeInetService}},
 		{Name: MapPortDNAT, Key: []Datatype{TypeInetProto, addr, TypeInetService},
@@ -142,7 +142,6 @@ func compileSets(d Desired) []*Set {
 		}
 	}
 	for _, e := range d.Endpoints {
-		add(SetEndpointAddrs, Element{Key: []Value{AddrValue(e.Addr)}})
 		add(SetEndpointHomes, Element{Key: []Value{AddrValue(e.Addr), IfnameValue(e.Bridge)}})
 	}
 	for _, p := range d.Ports {
@@ -217,10 +216,14 @@ func rawPreroutingChain() *Chain {
 			{Comment: TagLoopbackSpoof, Exprs: []Expr{in(FieldIIFName, SetBridges),
 				PrefixMatch{Field: FieldIPDaddr, Prefix: loopbackNet}, drop}},
 			// Docker 28's "DROP DIRECT ACCESS": from outside our bridges a
-			// container is reachable only through a published port (DNAT
-			// happens later, so its destination is still a host address).
+			// published port is reachable only through DNAT (which happens
+			// later, so its destination is still a host address). Scoped to
+			// published ports, not every container address: this chain runs
+			// before conntrack, so it cannot tell a reply to a container
+			// whose network does not masquerade from an intruder. Other
+			// direct access is new traffic that INBOUND-DROP stops.
 			{Comment: TagDirectAccess, Exprs: []Expr{notIn(FieldIIFName, SetBridges),
-				in(FieldIPDaddr, SetEndpointAddrs), drop}},
+				Lookup{Key: []Field{FieldIPDaddr, FieldL4Proto, FieldTHDport}, Set: SetPublished}, drop}},
 		},
 	}
 }

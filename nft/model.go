@@ -31,7 +31,6 @@ const (
 	MapICC           = "icc"            // bridge . bridge : accept | drop
 	SetInternal      = "internal"       // bridges of internal networks
 	SetMasqSubnets   = "masq_subnets"   // subnets that are masqueraded on the way out
-	SetEndpointAddrs = "endpoint_addrs" // every container address
 	SetEndpointHomes = "endpoint_homes" // container address . its bridge
 	SetPublished     = "published"      // container address . proto . container port
 	MapPortDNAT      = "port_dnat"      // proto . host address range . host port : container address . port
