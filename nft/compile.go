@@ -113,8 +113,16 @@ func setDefinitions() []*Set {
 		{Name: SetMasqSubnets, Key: []Datatype{addr}, Interval: true},
 		{Name: SetEndpointHomes, Key: []Datatype{addr, ifname}},
 		{Name: SetPublished, Key: []Datatype{addr, TypeInetProto, TypeInetService}},
-		{Name: MapPortDNAT, Key: []Datatype{TypeInetProto, addr, TypeInetService},
-			Data: []Datatype{addr, TypeInetService}, Interval: true},
+		// Two hash maps rather than one interval map with 0.0.0.0/0 for
+		// "every address": the kernel keeps a concatenated interval map
+		// in its pipapo backend, which rebuilds on every change (7-13 ms
+		// per element add at 10,000 ports, 0.8 s to load) where a hash
+		// map stays O(1). Overlapping bindings are refused before we get
+		// here, so at most one of the two maps matches a packet.
+		{Name: MapPortDNATIP, Key: []Datatype{TypeInetProto, addr, TypeInetService},
+			Data: []Datatype{addr, TypeInetService}},
+		{Name: MapPortDNAT, Key: []Datatype{TypeInetProto, TypeInetService},
+			Data: []Datatype{addr, TypeInetService}},
 	}
 }
 
@@ -146,24 +154,17 @@ func compileSets(d Desired) []*Set {
 	}
 	for _, p := range d.Ports {
 		add(SetPublished, Element{Key: []Value{AddrValue(p.Addr), ProtoValue(p.Proto), PortValue(p.ContainerPort)}})
-		add(MapPortDNAT, Element{
-			Key:  []Value{ProtoValue(p.Proto), PrefixValue(hostRange(p.HostIP)), PortValue(p.HostPort)},
-			Data: []Value{AddrValue(p.Addr), PortValue(p.ContainerPort)},
-		})
+		target := []Value{AddrValue(p.Addr), PortValue(p.ContainerPort)}
+		if !p.HostIP.IsValid() || p.HostIP.IsUnspecified() {
+			add(MapPortDNAT, Element{Key: []Value{ProtoValue(p.Proto), PortValue(p.HostPort)}, Data: target})
+		} else {
+			add(MapPortDNATIP, Element{Key: []Value{ProtoValue(p.Proto), AddrValue(p.HostIP), PortValue(p.HostPort)}, Data: target})
+		}
 	}
 	// Two ports of one container may share a container port (8080:80 and
 	// 8081:80): the published set needs the element once.
 	dedupe(byName[SetPublished])
 	return sets
-}
-
-// hostRange is the host address range a port listens on: one address, or
-// all of them for 0.0.0.0.
-func hostRange(hostIP netip.Addr) netip.Prefix {
-	if !hostIP.IsValid() || hostIP.IsUnspecified() {
-		return netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-	}
-	return netip.PrefixFrom(hostIP, 32)
 }
 
 func dedupe(s *Set) {
@@ -228,16 +229,21 @@ func rawPreroutingChain() *Chain {
 	}
 }
 
-var dnatKey = []Field{FieldL4Proto, FieldIPDaddr, FieldTHDport}
+
+// tcpOrUDP is what nft requires before a map of transport ports.
+func tcpOrUDP() ProtoIn { return ProtoIn{Protos: []uint8{ProtoTCP, ProtoUDP}} }
 
 func natChain(name, hook string) *Chain {
 	return &Chain{
 		Name: name,
 		Hook: &Hook{Type: "nat", Hook: hook, Priority: PriorityDstNAT},
 		Rules: []Rule{
-			{Comment: TagDNAT, Exprs: []Expr{FibDaddrLocal{},
-				ProtoIn{Protos: []uint8{ProtoTCP, ProtoUDP}},
-				DNATMap{Key: dnatKey, Map: MapPortDNAT}}},
+			// A lookup that misses ends the rule, not the chain: a port
+			// bound to one host address, then a port bound to all.
+			{Comment: TagDNATIP, Exprs: []Expr{FibDaddrLocal{}, tcpOrUDP(),
+				DNATMap{Key: []Field{FieldL4Proto, FieldIPDaddr, FieldTHDport}, Map: MapPortDNATIP}}},
+			{Comment: TagDNAT, Exprs: []Expr{FibDaddrLocal{}, tcpOrUDP(),
+				DNATMap{Key: []Field{FieldL4Proto, FieldTHDport}, Map: MapPortDNAT}}},
 		},
 	}
 }

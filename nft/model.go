@@ -33,7 +33,8 @@ const (
 	SetMasqSubnets   = "masq_subnets"   // subnets that are masqueraded on the way out
 	SetEndpointHomes = "endpoint_homes" // container address . its bridge
 	SetPublished     = "published"      // container address . proto . container port
-	MapPortDNAT      = "port_dnat"      // proto . host address range . host port : container address . port
+	MapPortDNAT      = "port_dnat"      // proto . host port : container address . port (ports on every host address)
+	MapPortDNATIP    = "port_dnat_ip"   // proto . host address . host port : container address . port
 )
 
 // Rule comments: short upper-case tags that tell an operator what a rule is for.
@@ -42,6 +43,7 @@ const (
 	TagLoopbackSpoof = "LOOPBACK-SPOOF"
 	TagDirectAccess  = "DIRECT-ACCESS"
 	TagDNAT          = "DNAT"
+	TagDNATIP        = "DNAT-IP"
 	TagEstablished   = "ESTABLISHED"
 	TagPublished     = "PUBLISHED"
 	TagIsolation     = "ISOLATION"

@@ -2,7 +2,6 @@ package nft
 
 import (
 	"fmt"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -260,13 +259,4 @@ func sortedStates(states []string) []string {
 	out := slices.Clone(states)
 	slices.SortFunc(out, func(a, b string) int { return int(ctStateBits[a]) - int(ctStateBits[b]) })
 	return out
-}
-
-// ParseHostRange is the inverse of hostRange for readers of the DNAT map:
-// 0.0.0.0/0 means any host address.
-func ParseHostRange(p netip.Prefix) netip.Addr {
-	if p.Bits() == 0 {
-		return netip.IPv4Unspecified()
-	}
-	return p.Addr()
 }

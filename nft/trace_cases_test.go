@@ -42,7 +42,7 @@ func hostIPCases() []traceCase {
 	return []traceCase{
 		{name: "outside → 10.99.0.1:7070: DNAT to 172.19.0.2:70, accept [PUBLISHED]",
 			pkt:  tcp("uplink", outside, hostIP+":7070"),
-			want: want{verdict: "accept", oif: "br-b", dnat: b1 + ":70", by: TagPublished, tags: tags(TagDNAT, TagPublished)}},
+			want: want{verdict: "accept", oif: "br-b", dnat: b1 + ":70", by: TagPublished, tags: tags(TagDNATIP, TagPublished)}},
 		{name: "outside → 172.18.0.1:7070: bound to 10.99.0.1 only, delivered to the host",
 			pkt:  tcp("uplink", outside, "172.18.0.1:7070"),
 			want: want{verdict: "local"}},
@@ -54,7 +54,7 @@ func loopbackCases() []traceCase {
 	return []traceCase{
 		{name: "host → 127.0.0.1:9090: DNAT to 172.18.0.2:90, masquerade [LOOPBACK-MASQ]",
 			pkt:  tcp("", "127.0.0.1", "127.0.0.1:9090"),
-			want: want{verdict: "accept", oif: "br-a", dnat: a1 + ":90", masq: true, tags: tags(TagDNAT, TagLoopbackMasq)}},
+			want: want{verdict: "accept", oif: "br-a", dnat: a1 + ":90", masq: true, tags: tags(TagDNATIP, TagLoopbackMasq)}},
 		{name: "outside → 10.99.0.1:9090: bound to 127.0.0.1 only, delivered to the host",
 			pkt:  tcp("uplink", outside, hostIP+":9090"),
 			want: want{verdict: "local"}},

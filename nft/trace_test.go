@@ -162,7 +162,7 @@ func TestTraceTrail(t *testing.T) {
 	rule := func(chain string, i int) string { return RuleString(rs.Chain(chain).Rules[i]) }
 	wantTrail := []string{
 		"raw_prerouting: no match, policy accept",
-		"nat_prerouting: DNAT → 172.18.0.2:80 [DNAT] {" + rule(ChainNATPrerouting, 0) + "}",
+		"nat_prerouting: DNAT → 172.18.0.2:80 [DNAT] {" + rule(ChainNATPrerouting, 1) + "}",
 		"routing: 172.18.0.2 via br-a",
 		"forward: jump user [USER-HOOK] {" + rule(ChainForward, 0) + "}",
 		"user: no match, return",
