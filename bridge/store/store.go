@@ -1,0 +1,307 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Bucket and key names, and the schema version this code reads and writes.
+const (
+	bucketMeta      = "meta"
+	bucketNetworks  = "networks"
+	bucketEndpoints = "endpoints"
+	keySchema       = "schema"
+	schemaVersion   = 1
+)
+
+// Store is a handle on the state file. It holds no lock between calls; each
+// View or Update locks the file for its own duration. It is safe for use by
+// several goroutines.
+type Store struct {
+	path    string
+	timeout time.Duration
+
+	mu     sync.Mutex // serialises this process's calls; the file lock does the rest
+	closed bool
+}
+
+// DefaultPath is $NFTBRIDGE_STATE_DIR/state.db if that is set, else
+// /var/lib/nftbridge/state.db.
+func DefaultPath() string {
+	if dir := os.Getenv("NFTBRIDGE_STATE_DIR"); dir != "" {
+		return filepath.Join(dir, "state.db")
+	}
+	return "/var/lib/nftbridge/state.db"
+}
+
+// Open prepares the state file at path, creating missing directories (0700)
+// and the file (0600) and initialising its buckets. timeout bounds how long
+// each operation waits for another process's lock; zero waits indefinitely.
+func Open(path string, timeout time.Duration) (*Store, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	s := &Store{path: path, timeout: timeout}
+	db, err := s.openDB(false)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	if err := initSchema(db); err != nil {
+		return nil, fmt.Errorf("open state %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close marks the store closed; later calls fail. No file lock is held
+// between operations, so there is nothing else to release.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return nil
+}
+
+// Path returns the state file's path.
+func (s *Store) Path() string { return s.path }
+
+// View calls fn with the current state under a shared file lock. fn must not
+// keep or modify the state.
+func (s *Store) View(fn func(*State) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("view state %s: store is closed", s.path)
+	}
+	db, err := s.openDB(true)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		st, _, err := readState(tx)
+		if err != nil {
+			return fmt.Errorf("read state %s: %w", s.path, err)
+		}
+		return fn(st)
+	})
+}
+
+// Update runs fn on a copy of the state inside one read-write transaction
+// that holds the exclusive file lock. If fn returns nil, the records it added,
+// changed or removed are written and committed; if fn returns an error (or
+// panics), nothing is written and the error is returned as is. fn may do
+// kernel work: other processes wait until it returns. fn must not call the
+// Store itself (that would wait for its own lock).
+func (s *Store) Update(fn func(*State) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("update state %s: store is closed", s.path)
+	}
+	db, err := s.openDB(false)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	tx, err := db.Begin(true)
+	if err != nil {
+		return fmt.Errorf("update state %s: %w", s.path, err)
+	}
+	defer func() { _ = tx.Rollback() }() // no-op after a successful Commit
+	created, err := ensureSchema(tx)
+	if err != nil {
+		return fmt.Errorf("update state %s: %w", s.path, err)
+	}
+	old, raw, err := readState(tx)
+	if err != nil {
+		return fmt.Errorf("read state %s: %w", s.path, err)
+	}
+	next := old.Clone()
+	if err := fn(next); err != nil {
+		return err
+	}
+	changed, err := writeDiff(tx, raw, next)
+	if err != nil {
+		return fmt.Errorf("write state %s: %w", s.path, err)
+	}
+	if !changed && !created {
+		return nil // leave the file untouched; the deferred Rollback ends the tx
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit state %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// openDB opens the bbolt file, waiting up to s.timeout for its lock.
+func (s *Store) openDB(readOnly bool) (*bolt.DB, error) {
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: s.timeout, ReadOnly: readOnly})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("open state %s: another nftbridge process held the lock for more than %s: %w", s.path, s.timeout, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open state %s: %w", s.path, err)
+	}
+	return db, nil
+}
+
+// initSchema creates the buckets and records the schema version, writing
+// only when something is missing so that opening never rewrites the file.
+func initSchema(db *bolt.DB) error {
+	var ready bool
+	err := db.View(func(tx *bolt.Tx) error {
+		var err error
+		ready, err = checkSchema(tx)
+		return err
+	})
+	if err != nil || ready {
+		return err
+	}
+	return db.Update(func(tx *bolt.Tx) error {
+		_, err := ensureSchema(tx)
+		return err
+	})
+}
+
+// ensureSchema creates whatever buckets or version key are missing, e.g.
+// when the file was removed after Open, and reports whether it wrote.
+func ensureSchema(tx *bolt.Tx) (bool, error) {
+	ready, err := checkSchema(tx)
+	if err != nil || ready {
+		return false, err
+	}
+	for _, name := range []string{bucketMeta, bucketNetworks, bucketEndpoints} {
+		if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+			return false, fmt.Errorf("create bucket %q: %w", name, err)
+		}
+	}
+	meta := tx.Bucket([]byte(bucketMeta))
+	if err := meta.Put([]byte(keySchema), []byte(strconv.Itoa(schemaVersion))); err != nil {
+		return false, fmt.Errorf("write schema version: %w", err)
+	}
+	return true, nil
+}
+
+// checkSchema reports whether all buckets exist with our schema version and
+// fails on a version this code does not know.
+func checkSchema(tx *bolt.Tx) (bool, error) {
+	meta := tx.Bucket([]byte(bucketMeta))
+	if meta == nil {
+		return false, nil
+	}
+	raw := meta.Get([]byte(keySchema))
+	if raw == nil {
+		return false, nil
+	}
+	version, err := strconv.Atoi(string(raw))
+	if err != nil || version != schemaVersion {
+		return false, fmt.Errorf("state schema version %q is not supported (this nftbridge reads version %d)", raw, schemaVersion)
+	}
+	return tx.Bucket([]byte(bucketNetworks)) != nil && tx.Bucket([]byte(bucketEndpoints)) != nil, nil
+}
+
+// rawState holds each record's encoding as read, so writeDiff can tell
+// which records fn changed. It is the re-encoding of the decoded record, not
+// the stored bytes, so a record fn did not touch is never rewritten.
+type rawState struct {
+	networks, endpoints map[string][]byte
+}
+
+// readState decodes every record. A missing bucket reads as empty (a file
+// opened read-only before Open initialised it).
+func readState(tx *bolt.Tx) (*State, rawState, error) {
+	if _, err := checkSchema(tx); err != nil {
+		return nil, rawState{}, err
+	}
+	st := NewState()
+	raw := rawState{networks: map[string][]byte{}, endpoints: map[string][]byte{}}
+	if err := readBucket(tx, bucketNetworks, raw.networks, st.Networks); err != nil {
+		return nil, rawState{}, err
+	}
+	if err := readBucket(tx, bucketEndpoints, raw.endpoints, st.Endpoints); err != nil {
+		return nil, rawState{}, err
+	}
+	return st, raw, nil
+}
+
+func readBucket[T any](tx *bolt.Tx, bucket string, raw map[string][]byte, out map[string]*T) error {
+	b := tx.Bucket([]byte(bucket))
+	if b == nil {
+		return nil
+	}
+	return b.ForEach(func(k, v []byte) error {
+		rec := new(T)
+		if err := json.Unmarshal(v, rec); err != nil {
+			return fmt.Errorf("decode %s record %q: %w", bucket, k, err)
+		}
+		canonical, err := json.Marshal(rec)
+		if err != nil {
+			return fmt.Errorf("re-encode %s record %q: %w", bucket, k, err)
+		}
+		raw[string(k)] = canonical
+		out[string(k)] = rec
+		return nil
+	})
+}
+
+// writeDiff puts the records of next whose encoding differs from what is
+// stored and deletes the ones that are gone. It reports whether it wrote.
+func writeDiff(tx *bolt.Tx, raw rawState, next *State) (bool, error) {
+	for name, n := range next.Networks {
+		if n == nil || n.Name != name {
+			return false, fmt.Errorf("network record under key %q must be non-nil and have that Name", name)
+		}
+	}
+	for name, e := range next.Endpoints {
+		if e == nil || e.Name != name {
+			return false, fmt.Errorf("endpoint record under key %q must be non-nil and have that Name", name)
+		}
+	}
+	changedNets, err := writeBucket(tx, bucketNetworks, raw.networks, next.Networks)
+	if err != nil {
+		return false, err
+	}
+	changedEps, err := writeBucket(tx, bucketEndpoints, raw.endpoints, next.Endpoints)
+	return changedNets || changedEps, err
+}
+
+func writeBucket[T any](tx *bolt.Tx, bucket string, raw map[string][]byte, next map[string]*T) (bool, error) {
+	b := tx.Bucket([]byte(bucket))
+	changed := false
+	for name, rec := range next {
+		if name == "" {
+			return false, fmt.Errorf("%s record with an empty name", bucket)
+		}
+		enc, err := json.Marshal(rec)
+		if err != nil {
+			return false, fmt.Errorf("encode %s record %q: %w", bucket, name, err)
+		}
+		if old, ok := raw[name]; ok && bytes.Equal(old, enc) {
+			continue
+		}
+		if err := b.Put([]byte(name), enc); err != nil {
+			return false, fmt.Errorf("put %s record %q: %w", bucket, name, err)
+		}
+		changed = true
+	}
+	for name := range raw {
+		if _, ok := next[name]; ok {
+			continue
+		}
+		if err := b.Delete([]byte(name)); err != nil {
+			return false, fmt.Errorf("delete %s record %q: %w", bucket, name, err)
+		}
+		changed = true
+	}
+	return changed, nil
+}
