@@ -1,0 +1,233 @@
+// Package bridge is nftbridge's engine: it owns networks, endpoints and
+// published ports, and keeps the store, the links and the nftables table in
+// step. Every operation is one store transaction and one netlink batch; a
+// failure at any step undoes the steps before it.
+package bridge
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nftbridge/nftbridge/bridge/link"
+	"github.com/nftbridge/nftbridge/bridge/store"
+	"github.com/nftbridge/nftbridge/nft"
+	"github.com/nftbridge/nftbridge/ports"
+)
+
+// Firewall programs compiled rulesets; *nft.Applier is the real one.
+type Firewall interface {
+	Reconcile(rs *nft.Ruleset) error
+	Update(old, new *nft.Ruleset) error
+	TableExists() (bool, error)
+}
+
+// Links is the kernel plumbing the engine needs; *link.Manager is the real one.
+type Links interface {
+	EnsureBridge(name string, addr netip.Prefix, mtu int) error
+	DeleteBridge(name string) error
+	LinkExists(name string) (bool, error)
+	CreateVeth(cfg link.VethConfig) error
+	AttachVeth(hostName, bridge string, hairpin bool) error
+	DeleteVeth(hostName string) error
+	NetNSExists(spec string) error
+	EnableRouteLocalnet(bridge string) error
+}
+
+// Host is what the engine asks of the host once per network change: IP
+// forwarding and br_netfilter. It reports what it changed.
+type Host interface {
+	Prepare() (notes []string, err error)
+}
+
+// Config wires an Engine. Every field is required except Now and IDs.
+type Config struct {
+	StorePath string
+	LockWait  time.Duration
+	Firewall  Firewall
+	Links     Links
+	Host      Host
+	Now       func() time.Time
+	// IDs returns a fresh random hex identifier (64 characters).
+	IDs func() string
+}
+
+// Engine carries out operations. It keeps no state of its own between calls:
+// the store is the truth, opened for each operation.
+type Engine struct {
+	cfg Config
+}
+
+// New returns an engine.
+func New(cfg Config) (*Engine, error) {
+	if cfg.StorePath == "" || cfg.Firewall == nil || cfg.Links == nil || cfg.Host == nil {
+		return nil, errors.New("bridge.New: StorePath, Firewall, Links and Host are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.IDs == nil {
+		cfg.IDs = randomID
+	}
+	if cfg.LockWait == 0 {
+		cfg.LockWait = 2 * time.Minute
+	}
+	return &Engine{cfg: cfg}, nil
+}
+
+// State returns a snapshot of the stored state.
+func (e *Engine) State() (*store.State, error) {
+	s, err := store.Open(e.cfg.StorePath, e.cfg.LockWait)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	var out *store.State
+	err = s.View(func(st *store.State) error {
+		out = st.Clone()
+		return nil
+	})
+	return out, err
+}
+
+// update runs fn inside one store transaction. fn changes the state and may
+// do link work, returning an undo for it; then the firewall is brought from
+// the old state to the new one. If the firewall or the commit fails, the undo
+// runs and the store is left as it was.
+func (e *Engine) update(fn func(st *store.State) (undo func(), err error)) error {
+	s, err := store.Open(e.cfg.StorePath, e.cfg.LockWait)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var undo func()
+	err = s.Update(func(st *store.State) error {
+		old := st.Clone()
+		var ferr error
+		if undo, ferr = fn(st); ferr != nil {
+			return ferr
+		}
+		if ferr = e.program(old, st); ferr != nil {
+			return ferr
+		}
+		return nil
+	})
+	if err != nil && undo != nil {
+		undo()
+	}
+	return err
+}
+
+// program brings the kernel table from old to next: element changes only,
+// or a full reconcile when our table is missing (a flushed ruleset).
+func (e *Engine) program(old, next *store.State) error {
+	oldRS, err := Compile(old)
+	if err != nil {
+		return fmt.Errorf("compile current state: %w", err)
+	}
+	nextRS, err := Compile(next)
+	if err != nil {
+		return fmt.Errorf("compile new state: %w", err)
+	}
+	exists, err := e.cfg.Firewall.TableExists()
+	if err != nil {
+		return err
+	}
+	if !exists {
+		return e.cfg.Firewall.Reconcile(nextRS)
+	}
+	err = e.cfg.Firewall.Update(oldRS, nextRS)
+	if errors.Is(err, nft.ErrStructureChanged) {
+		return e.cfg.Firewall.Reconcile(nextRS)
+	}
+	return err
+}
+
+// Compile turns stored state into our table.
+func Compile(st *store.State) (*nft.Ruleset, error) {
+	return nft.Compile(Desired(st))
+}
+
+// Desired is the nft view of the stored state, in name order.
+func Desired(st *store.State) nft.Desired {
+	var d nft.Desired
+	for _, name := range sortedKeys(st.Networks) {
+		n := st.Networks[name]
+		d.Networks = append(d.Networks, nft.Network{Bridge: n.Bridge, Subnet: n.Subnet,
+			ICC: n.ICC, Internal: n.Internal, Masquerade: n.Masquerade})
+	}
+	for _, name := range sortedKeys(st.Endpoints) {
+		ep := st.Endpoints[name]
+		n := st.Networks[ep.Network]
+		if n == nil || !ep.Addr.IsValid() {
+			continue
+		}
+		d.Endpoints = append(d.Endpoints, nft.Endpoint{Bridge: n.Bridge, Addr: ep.Addr})
+		for _, p := range ep.Ports {
+			proto, _ := ports.ParseProto(p.Proto)
+			d.Ports = append(d.Ports, nft.Port{Proto: uint8(proto), HostIP: p.HostIP,
+				HostPort: p.HostPort, Addr: ep.Addr, ContainerPort: p.ContainerPort})
+		}
+	}
+	return d
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// NotFoundError is returned for an unknown network or endpoint.
+type NotFoundError struct {
+	Kind, Name string
+}
+
+func (e *NotFoundError) Error() string {
+	return fmt.Sprintf("%s %q not found", e.Kind, e.Name)
+}
+
+// IsNotFound reports whether err says a network or endpoint does not exist.
+func IsNotFound(err error) bool {
+	var nf *NotFoundError
+	return errors.As(err, &nf)
+}
+
+// findNetwork looks a network up by name, then by full or unique short ID.
+func findNetwork(st *store.State, ref string) (*store.Network, error) {
+	if n, ok := st.Networks[ref]; ok {
+		return n, nil
+	}
+	var found *store.Network
+	for _, n := range st.Networks {
+		if n.ID != "" && len(ref) >= 6 && strings.HasPrefix(n.ID, ref) {
+			if found != nil {
+				return nil, fmt.Errorf("network ID prefix %q is ambiguous", ref)
+			}
+			found = n
+		}
+	}
+	if found == nil {
+		return nil, &NotFoundError{Kind: "network", Name: ref}
+	}
+	return found, nil
+}
+
+// findEndpoint looks an endpoint up by name, then by full ID.
+func findEndpoint(st *store.State, ref string) (*store.Endpoint, error) {
+	if ep, ok := st.Endpoints[ref]; ok {
+		return ep, nil
+	}
+	for _, ep := range st.Endpoints {
+		if ep.ID != "" && ep.ID == ref {
+			return ep, nil
+		}
+	}
+	return nil, &NotFoundError{Kind: "endpoint", Name: ref}
+}

@@ -1,0 +1,107 @@
+package bridge
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/nftbridge/nftbridge/bridge/link"
+	"github.com/nftbridge/nftbridge/bridge/store"
+)
+
+// RestoreReport says what a restore had to rebuild.
+type RestoreReport struct {
+	Networks, Endpoints, Ports int
+	BridgesCreated             []string
+	VethsReattached            []string
+	VethsRecreated             []string
+	// Missing lists endpoints whose namespace is gone: their elements stay
+	// (the store is the truth) until `endpoint rm`.
+	Missing []string
+	Notes   []string
+}
+
+// Restore rebuilds every bridge and the whole ruleset from the store: after
+// a reboot, a deleted bridge or an `nft flush ruleset`. The user chain keeps
+// its rules if it still exists. The store is only read.
+func (e *Engine) Restore() (*RestoreReport, error) {
+	st, err := e.State()
+	if err != nil {
+		return nil, err
+	}
+	rep := &RestoreReport{Networks: len(st.Networks), Endpoints: len(st.Endpoints)}
+	if len(st.Networks) > 0 {
+		if rep.Notes, err = e.cfg.Host.Prepare(); err != nil {
+			return nil, err
+		}
+	}
+	for _, name := range sortedKeys(st.Networks) {
+		if err := e.restoreNetwork(st.Networks[name], rep); err != nil {
+			return rep, err
+		}
+	}
+	for _, name := range sortedKeys(st.Endpoints) {
+		ep := st.Endpoints[name]
+		rep.Ports += len(ep.Ports)
+		if err := e.restoreEndpoint(ep, st.Networks[ep.Network], rep); err != nil {
+			return rep, err
+		}
+	}
+	rs, err := Compile(st)
+	if err != nil {
+		return rep, err
+	}
+	if err := e.cfg.Firewall.Reconcile(rs); err != nil {
+		return rep, fmt.Errorf("restore ruleset: %w", err)
+	}
+	return rep, nil
+}
+
+func (e *Engine) restoreNetwork(n *store.Network, rep *RestoreReport) error {
+	exists, err := e.cfg.Links.LinkExists(n.Bridge)
+	if err != nil {
+		return err
+	}
+	if err := e.cfg.Links.EnsureBridge(n.Bridge, netip.PrefixFrom(n.Gateway, n.Subnet.Bits()), n.MTU); err != nil {
+		return fmt.Errorf("restore network %q: %w", n.Name, err)
+	}
+	if !exists {
+		rep.BridgesCreated = append(rep.BridgesCreated, n.Bridge)
+	}
+	if err := e.cfg.Links.EnableRouteLocalnet(n.Bridge); err != nil {
+		return fmt.Errorf("restore network %q: %w", n.Name, err)
+	}
+	return nil
+}
+
+// restoreEndpoint re-enslaves a surviving veth to its (possibly recreated)
+// bridge, or recreates the pair when the namespace survived but the veth
+// did not.
+func (e *Engine) restoreEndpoint(ep *store.Endpoint, n *store.Network, rep *RestoreReport) error {
+	if n == nil {
+		return fmt.Errorf("restore endpoint %q: network %q is missing from the store", ep.Name, ep.Network)
+	}
+	exists, err := e.cfg.Links.LinkExists(ep.HostVeth)
+	if err != nil {
+		return err
+	}
+	if exists {
+		if err := e.cfg.Links.AttachVeth(ep.HostVeth, n.Bridge, true); err != nil {
+			return fmt.Errorf("restore endpoint %q: %w", ep.Name, err)
+		}
+		rep.VethsReattached = append(rep.VethsReattached, ep.HostVeth)
+		return nil
+	}
+	if ep.NetNS == "" || e.cfg.Links.NetNSExists(ep.NetNS) != nil {
+		rep.Missing = append(rep.Missing, ep.Name)
+		return nil
+	}
+	cfg := link.VethConfig{
+		Bridge: n.Bridge, HostName: ep.HostVeth, PeerName: ep.PeerName, NetNS: ep.NetNS,
+		Addr: netip.PrefixFrom(ep.Addr, n.Subnet.Bits()), Gateway: n.Gateway, MTU: n.MTU, Hairpin: true,
+	}
+	if err := e.cfg.Links.CreateVeth(cfg); err != nil {
+		return fmt.Errorf("restore endpoint %q: %w", ep.Name, err)
+	}
+	rep.VethsRecreated = append(rep.VethsRecreated, ep.HostVeth)
+	return nil
+}
