@@ -231,3 +231,83 @@ func findEndpoint(st *store.State, ref string) (*store.Endpoint, error) {
 	}
 	return nil, &NotFoundError{Kind: "endpoint", Name: ref}
 }
+
+// updateEndpoint is the fast path for operations on one endpoint's ports:
+// one transaction that reads only that endpoint and its network, and a
+// netlink batch of that endpoint's element changes. Its cost does not grow
+// with the number of networks, endpoints or ports.
+func (e *Engine) updateEndpoint(ref string, fn func(tx *store.Tx, ep *store.Endpoint, n *store.Network) error) error {
+	s, err := store.Open(e.cfg.StorePath, e.cfg.LockWait)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.UpdateTx(func(tx *store.Tx) error {
+		ep, err := tx.Endpoint(ref)
+		if err == nil && ep == nil {
+			ep, err = tx.EndpointByID(ref)
+		}
+		if err != nil {
+			return err
+		}
+		if ep == nil {
+			return &NotFoundError{Kind: "endpoint", Name: ref}
+		}
+		n, err := tx.Network(ep.Network)
+		if err != nil {
+			return err
+		}
+		if n == nil {
+			return fmt.Errorf("endpoint %q: network %q is missing from the store", ep.Name, ep.Network)
+		}
+		old := ep.Clone()
+		if err := fn(tx, ep, n); err != nil {
+			return err
+		}
+		if err := tx.PutEndpoint(ep); err != nil {
+			return err
+		}
+		return e.programSlice(tx, slice(n, old), slice(n, ep))
+	})
+}
+
+// slice is the part of the state one endpoint operation touches. Elements
+// of different networks and endpoints never coincide, so compiling the
+// slice before and after gives exactly the elements that change.
+func slice(n *store.Network, ep *store.Endpoint) *store.State {
+	st := store.NewState()
+	st.Networks[n.Name] = n
+	st.Endpoints[ep.Name] = ep
+	return st
+}
+
+// programSlice applies the element difference between two slices, or
+// reconciles the whole state when our table is missing or changed shape.
+func (e *Engine) programSlice(tx *store.Tx, old, next *store.State) error {
+	exists, err := e.cfg.Firewall.TableExists()
+	if err != nil {
+		return err
+	}
+	if exists {
+		oldRS, err := Compile(old)
+		if err != nil {
+			return err
+		}
+		nextRS, err := Compile(next)
+		if err != nil {
+			return err
+		}
+		if err = e.cfg.Firewall.Update(oldRS, nextRS); !errors.Is(err, nft.ErrStructureChanged) {
+			return err
+		}
+	}
+	full, err := tx.State()
+	if err != nil {
+		return err
+	}
+	rs, err := Compile(full)
+	if err != nil {
+		return err
+	}
+	return e.cfg.Firewall.Reconcile(rs)
+}

@@ -21,49 +21,68 @@ type PublishedPort struct {
 // Publish publishes ports of an endpoint. Host ports left open are picked
 // from the ephemeral range; a host port already published (same protocol,
 // overlapping host address) is refused naming the endpoint holding it. All
-// specs are published, or none.
+// specs are published, or none. It reads only the endpoint, its network and
+// the port index, so its cost does not grow with the number of ports.
 func (e *Engine) Publish(ref string, specs []ports.Spec) ([]ports.Binding, error) {
 	if len(specs) == 0 {
 		return nil, errors.New("publish: no port spec given")
 	}
 	var added []ports.Binding
-	err := e.update(func(st *store.State) (func(), error) {
-		ep, err := findEndpoint(st, ref)
-		if err != nil {
-			return nil, err
-		}
-		n := st.Networks[ep.Network]
-		if n == nil {
-			return nil, fmt.Errorf("endpoint %q: network %q is missing from the store", ep.Name, ep.Network)
-		}
+	err := e.updateEndpoint(ref, func(tx *store.Tx, ep *store.Endpoint, n *store.Network) error {
 		if n.Internal {
-			return nil, fmt.Errorf("network %q is internal: ports cannot be published on it", n.Name)
+			return fmt.Errorf("network %q is internal: ports cannot be published on it", n.Name)
 		}
-		owners := publishedPorts(st)
-		taken := make([]ports.Binding, len(owners))
-		for i, p := range owners {
-			taken[i] = p.Binding
-		}
+		var mine []PublishedPort // bindings added by this call so far
 		for _, spec := range specs {
 			if !spec.HostIP.IsValid() && n.HostIP.IsValid() {
 				spec.HostIP = n.HostIP
 			}
+			owners, err := portsNear(tx, spec, mine)
+			if err != nil {
+				return err
+			}
+			taken := make([]ports.Binding, len(owners))
+			for i, p := range owners {
+				taken[i] = p.Binding
+			}
 			bindings, err := ports.Expand(spec, taken, ports.DefaultEphemeral())
 			if err != nil {
-				return nil, explainConflict(err, owners, ep.Name)
+				return explainConflict(err, owners, ep.Name)
 			}
-			taken = append(taken, bindings...)
-			added = append(added, bindings...)
 			for _, b := range bindings {
+				added = append(added, b)
+				mine = append(mine, PublishedPort{Endpoint: ep.Name, Network: n.Name, Binding: b})
 				ep.Ports = append(ep.Ports, toStorePort(b))
 			}
 		}
-		return nil, nil
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("publish on endpoint %q: %w", ref, err)
 	}
 	return added, nil
+}
+
+// portsNear returns the published ports a spec could conflict with: those of
+// its protocol in the host-port range it asks for (or may pick from).
+func portsNear(tx *store.Tx, spec ports.Spec, mine []PublishedPort) ([]PublishedPort, error) {
+	proto := spec.Proto
+	if proto == 0 {
+		proto = ports.TCP
+	}
+	hostPorts := spec.HostPorts
+	if hostPorts.IsZero() {
+		hostPorts = ports.DefaultEphemeral()
+	}
+	entries, err := tx.PortsIn(proto.String(), hostPorts.First, hostPorts.Last)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PublishedPort, 0, len(entries)+len(mine))
+	for _, en := range entries {
+		out = append(out, PublishedPort{Endpoint: en.Endpoint, Binding: toBinding(en.Port)})
+	}
+	return append(out, mine...), nil
 }
 
 // explainConflict adds the endpoint that holds a conflicting binding.
@@ -77,7 +96,7 @@ func explainConflict(err error, owners []PublishedPort, self string) error {
 			if p.Endpoint == self {
 				return fmt.Errorf("%w (on this endpoint already)", err)
 			}
-			return fmt.Errorf("%w by endpoint %q on network %q", err, p.Endpoint, p.Network)
+			return fmt.Errorf("%w by endpoint %q", err, p.Endpoint)
 		}
 	}
 	return err
@@ -88,11 +107,7 @@ func explainConflict(err error, owners []PublishedPort, self string) error {
 // A spec that selects nothing is an error.
 func (e *Engine) Unpublish(ref string, specs []ports.Spec) ([]ports.Binding, error) {
 	var removed []ports.Binding
-	err := e.update(func(st *store.State) (func(), error) {
-		ep, err := findEndpoint(st, ref)
-		if err != nil {
-			return nil, err
-		}
+	err := e.updateEndpoint(ref, func(_ *store.Tx, ep *store.Endpoint, _ *store.Network) error {
 		for _, spec := range specs {
 			before := len(ep.Ports)
 			ep.Ports = slices.DeleteFunc(ep.Ports, func(p store.Port) bool {
@@ -104,10 +119,10 @@ func (e *Engine) Unpublish(ref string, specs []ports.Spec) ([]ports.Binding, err
 				return false
 			})
 			if len(ep.Ports) == before {
-				return nil, fmt.Errorf("port spec %s matches no published port of endpoint %q", spec, ep.Name)
+				return fmt.Errorf("port spec %s matches no published port of endpoint %q", spec, ep.Name)
 			}
 		}
-		return nil, nil
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("unpublish on endpoint %q: %w", ref, err)

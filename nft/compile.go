@@ -180,10 +180,21 @@ func dedupe(s *Set) {
 	s.Elements = out
 }
 
+// sortElements orders elements by their printed key, printing each key
+// once (sorting by a freshly printed string dominated Compile at 10,000 ports).
 func sortElements(s *Set) {
-	slices.SortFunc(s.Elements, func(a, b Element) int {
-		return cmp.Compare(ElementKeyString(s, a), ElementKeyString(s, b))
-	})
+	type keyed struct {
+		key string
+		el  Element
+	}
+	all := make([]keyed, len(s.Elements))
+	for i, e := range s.Elements {
+		all[i] = keyed{ElementKeyString(s, e), e}
+	}
+	slices.SortFunc(all, func(a, b keyed) int { return cmp.Compare(a.key, b.key) })
+	for i := range all {
+		s.Elements[i] = all[i].el
+	}
 }
 
 // staticChains is every chain and rule. Nothing here depends on the desired

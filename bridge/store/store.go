@@ -130,7 +130,7 @@ func (s *Store) Update(fn func(*State) error) error {
 	if err := fn(next); err != nil {
 		return err
 	}
-	changed, err := writeDiff(tx, raw, next)
+	changed, err := writeDiff(tx, raw, old, next)
 	if err != nil {
 		return fmt.Errorf("write state %s: %w", s.path, err)
 	}
@@ -189,6 +189,9 @@ func ensureSchema(tx *bolt.Tx) (bool, error) {
 	if err := meta.Put([]byte(keySchema), []byte(strconv.Itoa(schemaVersion))); err != nil {
 		return false, fmt.Errorf("write schema version: %w", err)
 	}
+	if err := rebuildPortIndex(tx); err != nil {
+		return false, fmt.Errorf("build port index: %w", err)
+	}
 	return true, nil
 }
 
@@ -207,7 +210,8 @@ func checkSchema(tx *bolt.Tx) (bool, error) {
 	if err != nil || version != schemaVersion {
 		return false, fmt.Errorf("state schema version %q is not supported (this nftbridge reads version %d)", raw, schemaVersion)
 	}
-	return tx.Bucket([]byte(bucketNetworks)) != nil && tx.Bucket([]byte(bucketEndpoints)) != nil, nil
+	return tx.Bucket([]byte(bucketNetworks)) != nil && tx.Bucket([]byte(bucketEndpoints)) != nil &&
+		tx.Bucket([]byte(bucketPorts)) != nil, nil
 }
 
 // rawState holds each record's encoding as read, so writeDiff can tell
@@ -256,7 +260,7 @@ func readBucket[T any](tx *bolt.Tx, bucket string, raw map[string][]byte, out ma
 
 // writeDiff puts the records of next whose encoding differs from what is
 // stored and deletes the ones that are gone. It reports whether it wrote.
-func writeDiff(tx *bolt.Tx, raw rawState, next *State) (bool, error) {
+func writeDiff(tx *bolt.Tx, raw rawState, old, next *State) (bool, error) {
 	for name, n := range next.Networks {
 		if n == nil || n.Name != name {
 			return false, fmt.Errorf("network record under key %q must be non-nil and have that Name", name)
@@ -272,36 +276,45 @@ func writeDiff(tx *bolt.Tx, raw rawState, next *State) (bool, error) {
 		return false, err
 	}
 	changedEps, err := writeBucket(tx, bucketEndpoints, raw.endpoints, next.Endpoints)
-	return changedNets || changedEps, err
+	if err != nil {
+		return false, err
+	}
+	for _, name := range changedEps {
+		if err := reindexEndpoint(tx, old.Endpoints[name], next.Endpoints[name]); err != nil {
+			return false, err
+		}
+	}
+	return len(changedNets) > 0 || len(changedEps) > 0, nil
 }
 
-func writeBucket[T any](tx *bolt.Tx, bucket string, raw map[string][]byte, next map[string]*T) (bool, error) {
+// writeBucket returns the names of the records it put or deleted.
+func writeBucket[T any](tx *bolt.Tx, bucket string, raw map[string][]byte, next map[string]*T) ([]string, error) {
 	b := tx.Bucket([]byte(bucket))
-	changed := false
+	var changed []string
 	for name, rec := range next {
 		if name == "" {
-			return false, fmt.Errorf("%s record with an empty name", bucket)
+			return nil, fmt.Errorf("%s record with an empty name", bucket)
 		}
 		enc, err := json.Marshal(rec)
 		if err != nil {
-			return false, fmt.Errorf("encode %s record %q: %w", bucket, name, err)
+			return nil, fmt.Errorf("encode %s record %q: %w", bucket, name, err)
 		}
 		if old, ok := raw[name]; ok && bytes.Equal(old, enc) {
 			continue
 		}
 		if err := b.Put([]byte(name), enc); err != nil {
-			return false, fmt.Errorf("put %s record %q: %w", bucket, name, err)
+			return nil, fmt.Errorf("put %s record %q: %w", bucket, name, err)
 		}
-		changed = true
+		changed = append(changed, name)
 	}
 	for name := range raw {
 		if _, ok := next[name]; ok {
 			continue
 		}
 		if err := b.Delete([]byte(name)); err != nil {
-			return false, fmt.Errorf("delete %s record %q: %w", bucket, name, err)
+			return nil, fmt.Errorf("delete %s record %q: %w", bucket, name, err)
 		}
-		changed = true
+		changed = append(changed, name)
 	}
 	return changed, nil
 }
