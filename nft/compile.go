@@ -240,7 +240,6 @@ func rawPreroutingChain() *Chain {
 	}
 }
 
-
 // tcpOrUDP is what nft requires before a map of transport ports.
 func tcpOrUDP() ProtoIn { return ProtoIn{Protos: []uint8{ProtoTCP, ProtoUDP}} }
 
