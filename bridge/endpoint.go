@@ -59,7 +59,7 @@ func (e *Engine) AddEndpoint(opts EndpointOptions) (*store.Endpoint, error) {
 		cfg := link.VethConfig{
 			Bridge: n.Bridge, HostName: ep.HostVeth, PeerName: ep.PeerName, NetNS: opts.NetNS,
 			IfName: opts.IfName, Addr: netip.PrefixFrom(ep.Addr, n.Subnet.Bits()),
-			Gateway: n.Gateway, MTU: n.MTU, Hairpin: true,
+			Gateway: defaultRoute(n), MTU: n.MTU, Hairpin: true,
 		}
 		if err := e.cfg.Links.CreateVeth(cfg); err != nil {
 			return nil, err
@@ -106,24 +106,35 @@ func newEndpoint(st *store.State, opts EndpointOptions, now time.Time) (*store.E
 	return ep, n, nil
 }
 
+// defaultRoute is the gateway a container gets as its default route: none
+// on an internal network, as Docker does — there is nowhere to go.
+func defaultRoute(n *store.Network) netip.Addr {
+	if n.Internal {
+		return netip.Addr{}
+	}
+	return n.Gateway
+}
+
 func samePath(a, b string) bool { return filepath.Clean(a) == filepath.Clean(b) }
 
 // RemoveEndpoint removes an endpoint's elements and published ports, then
 // its veth pair.
 func (e *Engine) RemoveEndpoint(ref string) error {
 	var veth string
+	var gone *store.Endpoint
 	err := e.update(func(st *store.State) (func(), error) {
 		ep, err := findEndpoint(st, ref)
 		if err != nil {
 			return nil, err
 		}
-		veth = ep.HostVeth
+		veth, gone = ep.HostVeth, ep.Clone()
 		delete(st.Endpoints, ep.Name)
 		return nil, nil
 	})
 	if err != nil {
 		return fmt.Errorf("remove endpoint %q: %w", ref, err)
 	}
+	e.forgetConnections(gone.Addr, gone.Ports)
 	if err := e.cfg.Links.DeleteVeth(veth); err != nil {
 		return fmt.Errorf("endpoint %q removed, but its veth %q: %w", ref, veth, err)
 	}

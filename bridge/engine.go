@@ -35,6 +35,7 @@ type Links interface {
 	DeleteVeth(hostName string) error
 	NetNSExists(spec string) error
 	EnableRouteLocalnet(bridge string) error
+	FlushConntrack(proto uint8, hostPort uint16, containerAddr netip.Addr) (uint, error)
 }
 
 // Host is what the engine asks of the host once per network change: IP
@@ -140,10 +141,18 @@ func (e *Engine) program(old, next *store.State) error {
 		return e.cfg.Firewall.Reconcile(nextRS)
 	}
 	err = e.cfg.Firewall.Update(oldRS, nextRS)
-	if errors.Is(err, nft.ErrStructureChanged) {
+	if needsReconcile(err) {
 		return e.cfg.Firewall.Reconcile(nextRS)
 	}
 	return err
+}
+
+// needsReconcile: the table changed shape (an upgrade), or an element we
+// meant to delete is missing (someone edited our sets; on kernels before
+// 6.3 deletes cannot be made idempotent). The failed batch changed nothing;
+// a full reconcile reads the kernel and repairs both.
+func needsReconcile(err error) bool {
+	return errors.Is(err, nft.ErrStructureChanged) || nft.IsNotFound(err)
 }
 
 // Compile turns stored state into our table.
@@ -232,6 +241,18 @@ func findEndpoint(st *store.State, ref string) (*store.Endpoint, error) {
 	return nil, &NotFoundError{Kind: "endpoint", Name: ref}
 }
 
+// forgetConnections drops the conntrack entries of ports that are no longer
+// published, so live flows stop being translated. Best effort: the entries
+// expire by themselves and the firewall is already right without them.
+func (e *Engine) forgetConnections(addr netip.Addr, gone []store.Port) {
+	for _, p := range gone {
+		proto, err := ports.ParseProto(p.Proto)
+		if err == nil {
+			_, _ = e.cfg.Links.FlushConntrack(uint8(proto), p.HostPort, addr)
+		}
+	}
+}
+
 // updateEndpoint is the fast path for operations on one endpoint's ports:
 // one transaction that reads only that endpoint and its network, and a
 // netlink batch of that endpoint's element changes. Its cost does not grow
@@ -297,7 +318,7 @@ func (e *Engine) programSlice(tx *store.Tx, old, next *store.State) error {
 		if err != nil {
 			return err
 		}
-		if err = e.cfg.Firewall.Update(oldRS, nextRS); !errors.Is(err, nft.ErrStructureChanged) {
+		if err = e.cfg.Firewall.Update(oldRS, nextRS); !needsReconcile(err) {
 			return err
 		}
 	}

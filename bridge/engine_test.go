@@ -111,7 +111,8 @@ func (l *fakeLinks) NetNSExists(spec string) error {
 	}
 	return nil
 }
-func (l *fakeLinks) EnableRouteLocalnet(string) error { return nil }
+func (l *fakeLinks) EnableRouteLocalnet(string) error                       { return nil }
+func (l *fakeLinks) FlushConntrack(uint8, uint16, netip.Addr) (uint, error) { return 0, nil }
 
 type fakeHost struct{}
 

@@ -145,6 +145,7 @@ func (e *Engine) newNetwork(st *store.State, opts NetworkOptions) (*store.Networ
 func (e *Engine) RemoveNetwork(ref string, force bool) error {
 	var bridgeName string
 	var veths []string
+	var gone []*store.Endpoint
 	err := e.update(func(st *store.State) (func(), error) {
 		n, err := findNetwork(st, ref)
 		if err != nil {
@@ -160,6 +161,7 @@ func (e *Engine) RemoveNetwork(ref string, force bool) error {
 		}
 		for _, ep := range eps {
 			veths = append(veths, ep.HostVeth)
+			gone = append(gone, ep.Clone())
 			delete(st.Endpoints, ep.Name)
 		}
 		delete(st.Networks, n.Name)
@@ -171,6 +173,9 @@ func (e *Engine) RemoveNetwork(ref string, force bool) error {
 	}
 	// The elements are gone from the kernel and the store; links go last
 	// so a failure here leaves only an idle interface behind.
+	for _, ep := range gone {
+		e.forgetConnections(ep.Addr, ep.Ports)
+	}
 	for _, veth := range veths {
 		if err := e.cfg.Links.DeleteVeth(veth); err != nil {
 			return fmt.Errorf("network %q removed, but its veth %q: %w", ref, veth, err)

@@ -107,7 +107,9 @@ func explainConflict(err error, owners []PublishedPort, self string) error {
 // A spec that selects nothing is an error.
 func (e *Engine) Unpublish(ref string, specs []ports.Spec) ([]ports.Binding, error) {
 	var removed []ports.Binding
+	var addr netip.Addr
 	err := e.updateEndpoint(ref, func(_ *store.Tx, ep *store.Endpoint, _ *store.Network) error {
+		addr = ep.Addr
 		for _, spec := range specs {
 			before := len(ep.Ports)
 			ep.Ports = slices.DeleteFunc(ep.Ports, func(p store.Port) bool {
@@ -127,6 +129,11 @@ func (e *Engine) Unpublish(ref string, specs []ports.Spec) ([]ports.Binding, err
 	if err != nil {
 		return nil, fmt.Errorf("unpublish on endpoint %q: %w", ref, err)
 	}
+	gone := make([]store.Port, len(removed))
+	for i, b := range removed {
+		gone[i] = toStorePort(b)
+	}
+	e.forgetConnections(addr, gone)
 	return removed, nil
 }
 

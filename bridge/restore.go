@@ -97,7 +97,7 @@ func (e *Engine) restoreEndpoint(ep *store.Endpoint, n *store.Network, rep *Rest
 	}
 	cfg := link.VethConfig{
 		Bridge: n.Bridge, HostName: ep.HostVeth, PeerName: ep.PeerName, NetNS: ep.NetNS,
-		Addr: netip.PrefixFrom(ep.Addr, n.Subnet.Bits()), Gateway: n.Gateway, MTU: n.MTU, Hairpin: true,
+		Addr: netip.PrefixFrom(ep.Addr, n.Subnet.Bits()), Gateway: defaultRoute(n), MTU: n.MTU, Hairpin: true,
 	}
 	if err := e.cfg.Links.CreateVeth(cfg); err != nil {
 		return fmt.Errorf("restore endpoint %q: %w", ep.Name, err)

@@ -26,6 +26,10 @@ type Applier struct {
 	conn  *nftables.Conn
 	dial  func() (*nftables.Conn, error)
 	table *nftables.Table
+	// noDestroy is learned on the first refused destroy: kernels before
+	// 6.3 (Debian bookworm's 6.1) have no NFT_MSG_DESTROYSETELEM and
+	// answer EINVAL; plain deletes are used from then on.
+	noDestroy bool
 }
 
 // ApplierOption configures NewApplier.
@@ -106,6 +110,10 @@ func IsNotFound(err error) bool { return errors.Is(err, unix.ENOENT) }
 // the connection: an encoding error then never leaves half a batch queued.
 type batch struct {
 	ops []func(*nftables.Conn) error
+	// plainDelete makes element removals plain deletes, which fail the
+	// batch when an element is missing, instead of destroys.
+	plainDelete bool
+	hasDestroy  bool
 	// notes say what the batch does beyond the ordinary, for errors.
 	notes []string
 }
@@ -119,10 +127,14 @@ func (b *batch) note(format string, args ...any) {
 // addElements queues element adds (or, destroy, deletes that do not fail
 // when the element is missing) in chunks of elementChunk.
 func (b *batch) addElements(ks *nftables.Set, elems []nftables.SetElement, destroy bool) {
+	b.hasDestroy = b.hasDestroy || (destroy && len(elems) > 0)
 	for start := 0; start < len(elems); start += elementChunk {
 		chunk := elems[start:min(start+elementChunk, len(elems))]
 		b.add(func(c *nftables.Conn) error {
-			if destroy {
+			switch {
+			case destroy && b.plainDelete:
+				return c.SetDeleteElements(ks, chunk)
+			case destroy:
 				return c.SetDestroyElements(ks, chunk)
 			}
 			return c.SetAddElements(ks, chunk)
@@ -134,6 +146,17 @@ func (b *batch) addElements(ks *nftables.Set, elems []nftables.SetElement, destr
 // genID makes the kernel refuse it (ERESTART) if the ruleset changed since
 // that generation was read.
 func (a *Applier) send(b *batch, genID uint32) error {
+	b.plainDelete = a.noDestroy
+	err := a.sendOnce(b, genID)
+	if err != nil && b.hasDestroy && !a.noDestroy && errors.Is(err, unix.EINVAL) {
+		// The whole batch was rolled back; say it again with deletes.
+		a.noDestroy, b.plainDelete = true, true
+		err = a.sendOnce(b, genID)
+	}
+	return err
+}
+
+func (a *Applier) sendOnce(b *batch, genID uint32) error {
 	for _, op := range b.ops {
 		if err := op(a.conn); err != nil {
 			return errors.Join(fmt.Errorf("queue batch: %w", err), a.discard())

@@ -143,3 +143,29 @@ func TestUpdateReplacesOverlapping(t *testing.T) {
 	mustUpdate(t, a, new, old)
 	checkParity(t, ns, old)
 }
+
+// TestUpdateWithoutDestroy: on kernels before 6.3 (no NFT_MSG_DESTROYSETELEM)
+// Update falls back to plain deletes. They work, and an element missing
+// from the kernel fails the batch with ENOENT, changing nothing, so the
+// caller can reconcile.
+func TestUpdateWithoutDestroy(t *testing.T) {
+	ns := newTestNetNS(t)
+	a := ns.applier(t)
+	a.noDestroy = true
+	old := mustCompile(t, applyTestDesired(2, 1, 1))
+	next := mustCompile(t, changedFrom(applyTestDesired(2, 1, 1)))
+	mustReconcile(t, a, old)
+	mustUpdate(t, a, old, next)
+	checkParity(t, ns, next)
+	mustUpdate(t, a, next, old)
+	ns.nft(t, "delete", "element", "ip", TableName, SetEndpointHomes, `{ 172.17.0.2 . "br-1" }`)
+	before := ns.nft(t, "list", "ruleset")
+	if err := a.Update(old, next); err == nil || !IsNotFound(err) {
+		t.Fatalf("Update deleting a missing element with plain deletes: %v, want ENOENT", err)
+	}
+	if after := ns.nft(t, "list", "ruleset"); after != before {
+		t.Errorf("the failed batch changed the ruleset:\n%s", lineDiff(before, after))
+	}
+	mustReconcile(t, a, next)
+	checkParity(t, ns, next)
+}

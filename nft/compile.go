@@ -265,6 +265,13 @@ func forwardChain() *Chain {
 		Rules: []Rule{
 			// The admin's rules come first, before any of ours (DOCKER-USER).
 			{Comment: TagUserHook, Exprs: []Expr{Verdict{Kind: Jump, Chain: ChainUser}}},
+			// Internal networks first, like Docker's isolation stage: not
+			// even a published port of another network is reachable from
+			// them. Traffic within the bridge goes on to ICC.
+			{Comment: TagInternalOut, Exprs: []Expr{in(FieldIIFName, SetInternal),
+				Lookup{Key: []Field{FieldIIFName, FieldOIFName}, Set: SetBridgePairs, Negate: true}, drop}},
+			{Comment: TagInternalIn, Exprs: []Expr{in(FieldOIFName, SetInternal),
+				Lookup{Key: []Field{FieldIIFName, FieldOIFName}, Set: SetBridgePairs, Negate: true}, drop}},
 			{Comment: TagEstablished, Exprs: []Expr{in(FieldOIFName, SetBridges),
 				CtStateIn{States: []string{"established", "related"}}, accept}},
 			// Before isolation: a published port is reachable from every
@@ -276,8 +283,6 @@ func forwardChain() *Chain {
 			{Comment: TagIsolation, Exprs: []Expr{in(FieldIIFName, SetBridges), in(FieldOIFName, SetBridges),
 				Lookup{Key: []Field{FieldIIFName, FieldOIFName}, Set: SetBridgePairs, Negate: true}, drop}},
 			{Comment: TagICC, Exprs: []Expr{VerdictMap{Key: []Field{FieldIIFName, FieldOIFName}, Map: MapICC}}},
-			{Comment: TagInternalOut, Exprs: []Expr{in(FieldIIFName, SetInternal), drop}},
-			{Comment: TagInternalIn, Exprs: []Expr{in(FieldOIFName, SetInternal), drop}},
 			{Comment: TagOutbound, Exprs: []Expr{in(FieldIIFName, SetBridges), accept}},
 			// Docker 28+: nothing else may enter a bridge network.
 			{Comment: TagInbound, Exprs: []Expr{in(FieldOIFName, SetBridges), drop}},

@@ -22,7 +22,7 @@ var tagMeaning = map[string]string{
 	TagPublished:     "A DNATed connection to a published container port is accepted, from outside or from any network (hairpin across networks).",
 	TagIsolation:     "Bridge to a different bridge: dropped. bridge_pairs holds b . b per bridge, so 'not in it' means iifname != oifname.",
 	TagICC:           "Same bridge: accept, or drop for networks created with ICC off.",
-	TagInternalOut:   "Internal networks: nothing leaves except to the same bridge (decided above).",
+	TagInternalOut:   "Internal networks: nothing leaves except to the same bridge, not even to another network's published port.",
 	TagInternalIn:    "Internal networks: nothing enters except from the same bridge.",
 	TagOutbound:      "Bridge to the outside: accepted.",
 	TagInbound:       "Anything else into a bridge: dropped (Docker 28+).",

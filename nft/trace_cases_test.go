@@ -6,7 +6,7 @@ import "slices"
 // promises. Each names the packet, what happens to it, and the deciding
 // rule's tag.
 func traceCases() []traceCase {
-	return slices.Concat(publishedPortCases(), hostIPCases(), loopbackCases(), hairpinCases(),
+	return slices.Concat(publishedPortCases(), internalLeakCases(), hostIPCases(), loopbackCases(), hairpinCases(),
 		isolationCases(), outboundCases(), internalCases(), hostCases(), userHookCases())
 }
 
@@ -93,9 +93,9 @@ func isolationCases() []traceCase {
 		{name: "b1 → a1: isolation holds both ways, drop [ISOLATION]",
 			pkt:  tcp("br-b", b1, a1+":80"),
 			want: want{verdict: "drop", oif: "br-a", by: TagIsolation, tags: tags(TagIsolation)}},
-		{name: "a1 → i1: an internal network is isolated too, drop [ISOLATION]",
+		{name: "a1 → i1: an internal network is isolated too, drop [INTERNAL-IN]",
 			pkt:  tcp("br-a", a1, i1+":80"),
-			want: want{verdict: "drop", oif: "br-i", by: TagIsolation, tags: tags(TagIsolation)}},
+			want: want{verdict: "drop", oif: "br-i", by: TagInternalIn, tags: tags(TagInternalIn)}},
 		{name: "a1 → a2: ICC on, accept [ICC]",
 			pkt:  tcp("br-a", a1, a2+":80"),
 			want: want{verdict: "accept", oif: "br-a", by: TagICC, tags: tags(TagICC)}},
@@ -187,5 +187,15 @@ func userHookCases() []traceCase {
 			pkt:  tcp("uplink", outside, hostIP+":8080"),
 			want: want{verdict: "accept", oif: "br-a", dnat: a1 + ":80", by: TagPublished,
 				tags: tags(TagDNAT, "user#1", TagPublished)}},
+	}
+}
+
+// internalLeakCases: found by the e2e suite. An internal network reaches
+// nothing outside its bridge, not even another network's published port.
+func internalLeakCases() []traceCase {
+	return []traceCase{
+		{name: "i1 → 10.99.0.1:8080 (a1's published port): internal, drop [INTERNAL-OUT]",
+			pkt:  tcp("br-i", i1, hostIP+":8080"),
+			want: want{verdict: "drop", oif: "br-a", dnat: a1 + ":80", by: TagInternalOut, tags: tags(TagDNAT, TagInternalOut)}},
 	}
 }

@@ -166,7 +166,7 @@ func TestTraceTrail(t *testing.T) {
 		"routing: 172.18.0.2 via br-a",
 		"forward: jump user [USER-HOOK] {" + rule(ChainForward, 0) + "}",
 		"user: no match, return",
-		"forward: accept [PUBLISHED] {" + rule(ChainForward, 2) + "}",
+		"forward: accept [PUBLISHED] {" + rule(ChainForward, 4) + "}",
 		"nat_postrouting: no match, policy accept",
 	}
 	if !slices.Equal(res.Trail, wantTrail) {

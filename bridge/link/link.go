@@ -15,6 +15,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // maxIfNameLen is IFNAMSIZ minus the terminating NUL.
@@ -43,9 +44,14 @@ func NewIn(ns netns.NsHandle) *Manager {
 	return &Manager{ns: ns}
 }
 
-// handle opens a netlink handle in the Manager's namespace.
-func (m *Manager) handle() (*netlink.Handle, error) {
-	h, err := netlink.NewHandleAt(m.ns)
+// handle opens a netlink handle in the Manager's namespace, for routing
+// messages only by default: a handle for every family also opens an XFRM
+// socket, which fails on kernels without xfrm_user loaded.
+func (m *Manager) handle(families ...int) (*netlink.Handle, error) {
+	if len(families) == 0 {
+		families = []int{unix.NETLINK_ROUTE}
+	}
+	h, err := netlink.NewHandleAt(m.ns, families...)
 	if err != nil {
 		return nil, fmt.Errorf("open netlink socket: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // defaultIfName is the container-side name when VethConfig.IfName is empty.
@@ -113,7 +114,7 @@ func (m *Manager) createVeth(h *netlink.Handle, cfg VethConfig) error {
 		return err
 	}
 	defer target.Close()
-	th, err := netlink.NewHandleAt(target)
+	th, err := netlink.NewHandleAt(target, unix.NETLINK_ROUTE)
 	if err != nil {
 		return fmt.Errorf("open netlink socket in namespace %q: %w", cfg.NetNS, err)
 	}
