@@ -60,8 +60,10 @@ set -euo pipefail
 # ABI name, `apt-cache policy linux-image-<abi>` its version.
 # NFTBRIDGE_VM_KERNEL_ABI/_VERSION try another kernel without editing (e.g.
 # 6.12.117+deb12-amd64 / 6.12.117-1~deb12u1, also in bookworm-security).
-KERNEL_ABI=${NFTBRIDGE_VM_KERNEL_ABI:-6.1.0-56-amd64}
-KERNEL_VERSION=${NFTBRIDGE_VM_KERNEL_VERSION:-6.1.192-2}
+# The pin is bookworm's own point-release kernel from the main archive, not
+# bookworm-security's, which replaces its packages with every update.
+KERNEL_ABI=${NFTBRIDGE_VM_KERNEL_ABI:-6.1.0-50-amd64}
+KERNEL_VERSION=${NFTBRIDGE_VM_KERNEL_VERSION:-6.1.176-1}
 KERNEL_PKG=linux-image-$KERNEL_ABI
 
 # Modules the guest loads at boot, by name; their dependencies are resolved

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nftbridge/nftbridge/bridge"
+	"github.com/nftbridge/nftbridge/bridge/link"
+	"github.com/nftbridge/nftbridge/bridge/store"
+	"github.com/nftbridge/nftbridge/nft"
+)
+
+// storePath is the state file: --state-dir, $NFTBRIDGE_STATE_DIR, or the default.
+func (a *app) storePath() string {
+	if a.stateDir != "" {
+		return filepath.Join(a.stateDir, "state.db")
+	}
+	return store.DefaultPath()
+}
+
+// engine wires the real store, netlink applier and link manager.
+func (a *app) engine() (*bridge.Engine, error) {
+	applier, err := nft.NewApplier()
+	if err != nil {
+		return nil, fmt.Errorf("open nftables netlink socket: %w", err)
+	}
+	return bridge.New(bridge.Config{
+		StorePath: a.storePath(),
+		Firewall:  applier,
+		Links:     link.New(),
+		Host:      &hostPrep{app: a},
+	})
+}
+
+// state reads the store without touching the kernel.
+func (a *app) state() (*store.State, error) {
+	s, err := store.Open(a.storePath(), 2*time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	var out *store.State
+	err = s.View(func(st *store.State) error {
+		out = st.Clone()
+		return nil
+	})
+	return out, err
+}
+
+// hostPrep turns on what bridged networks need in the host namespace and
+// says so when it changes something.
+type hostPrep struct{ app *app }
+
+func (h *hostPrep) Prepare() ([]string, error) {
+	var notes []string
+	changed, err := link.EnsureForwarding()
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		notes = append(notes, "enabled net.ipv4.ip_forward")
+	}
+	if err := link.EnsureBrNetfilter(); err != nil {
+		// Without br_netfilter, traffic between containers of one bridge
+		// never reaches nftables: ICC off cannot be enforced.
+		notes = append(notes, "br_netfilter unavailable: --icc=false cannot be enforced: "+err.Error())
+	}
+	for _, n := range notes {
+		h.app.log.Warn(n)
+	}
+	return notes, nil
+}
+
+func sortedNetworks(st *store.State) []*store.Network {
+	out := make([]*store.Network, 0, len(st.Networks))
+	for _, n := range st.Networks {
+		out = append(out, n)
+	}
+	slices.SortFunc(out, func(x, y *store.Network) int { return strings.Compare(x.Name, y.Name) })
+	return out
+}
+
+func sortedEndpoints(st *store.State) []*store.Endpoint {
+	out := make([]*store.Endpoint, 0, len(st.Endpoints))
+	for _, e := range st.Endpoints {
+		out = append(out, e)
+	}
+	slices.SortFunc(out, func(x, y *store.Endpoint) int { return strings.Compare(x.Name, y.Name) })
+	return out
+}
+
+func runRuleset(a *app, args []string) error {
+	f := newFlags("nftbridge ruleset", "", "Print the table nftbridge programs, in nft syntax (compiled from the store).\n"+
+		"The user chain's own rules are the admin's: see `nft list chain ip nftbridge user`.", a)
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	st, err := a.state()
+	if err != nil {
+		return err
+	}
+	rs, err := bridge.Compile(st)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(a.stdout, nft.Render(rs))
+	return nil
+}
+
+func runRestore(a *app, args []string) error {
+	f := newFlags("nftbridge restore", "", "Rebuild bridges, veths and the whole ruleset from the store.", a)
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	eng, err := a.engine()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	rep, err := eng.Restore()
+	if err != nil {
+		return err
+	}
+	a.log.Info("restored", "networks", rep.Networks, "endpoints", rep.Endpoints, "ports", rep.Ports,
+		"bridges_created", len(rep.BridgesCreated), "veths_reattached", len(rep.VethsReattached),
+		"veths_recreated", len(rep.VethsRecreated), "elapsed", time.Since(start).Round(time.Millisecond))
+	for _, m := range rep.Missing {
+		a.log.Warn("endpoint's namespace is gone; its elements stay until `endpoint rm`", "endpoint", m)
+	}
+	return nil
+}
