@@ -199,7 +199,7 @@ func (d *dockerWorld) startDaemon() {
 }
 
 // startDockerd starts a dockerd of the test's own, configured the way
-// docs/docker.md tells users to.
+// the README's "Use with Docker" tells users to.
 func (d *dockerWorld) startDockerd() {
 	d.t.Helper()
 	d.dockerd = d.start("dockerd", "dockerd",
