@@ -2,8 +2,10 @@ package bridge
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/nftbridge/nftbridge/bridge/link"
 	"github.com/nftbridge/nftbridge/bridge/store"
@@ -106,7 +108,7 @@ func checkDriverEndpoint(opts DriverEndpointOptions) error {
 // stale: Docker knows nothing of them.
 func (e *Engine) staleDockerEndpoints(st *store.State, n *store.Network, addr netip.Addr) ([]*store.Endpoint, error) {
 	var stale []*store.Endpoint
-	for _, name := range sortedKeys(st.Endpoints) {
+	for _, name := range slices.Sorted(maps.Keys(st.Endpoints)) {
 		ep := st.Endpoints[name]
 		switch {
 		case ep.NetNS != "":

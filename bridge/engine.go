@@ -7,6 +7,7 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -81,17 +82,7 @@ func New(cfg Config) (*Engine, error) {
 
 // State returns a snapshot of the stored state.
 func (e *Engine) State() (*store.State, error) {
-	s, err := store.Open(e.cfg.StorePath, e.cfg.LockWait)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	var out *store.State
-	err = s.View(func(st *store.State) error {
-		out = st.Clone()
-		return nil
-	})
-	return out, err
+	return store.Snapshot(e.cfg.StorePath, e.cfg.LockWait)
 }
 
 // update runs fn inside one store transaction. fn changes the state and may
@@ -163,12 +154,12 @@ func Compile(st *store.State) (*nft.Ruleset, error) {
 // Desired is the nft view of the stored state, in name order.
 func Desired(st *store.State) nft.Desired {
 	var d nft.Desired
-	for _, name := range sortedKeys(st.Networks) {
+	for _, name := range slices.Sorted(maps.Keys(st.Networks)) {
 		n := st.Networks[name]
 		d.Networks = append(d.Networks, nft.Network{Bridge: n.Bridge, Subnet: n.Subnet,
 			ICC: n.ICC, Internal: n.Internal, Masquerade: n.Masquerade})
 	}
-	for _, name := range sortedKeys(st.Endpoints) {
+	for _, name := range slices.Sorted(maps.Keys(st.Endpoints)) {
 		ep := st.Endpoints[name]
 		n := st.Networks[ep.Network]
 		if n == nil || !ep.Addr.IsValid() {
@@ -182,15 +173,6 @@ func Desired(st *store.State) nft.Desired {
 		}
 	}
 	return d
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // NotFoundError is returned for an unknown network or endpoint.

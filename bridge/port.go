@@ -3,6 +3,7 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 
@@ -162,7 +163,7 @@ func (e *Engine) Ports() ([]PublishedPort, error) {
 
 func publishedPorts(st *store.State) []PublishedPort {
 	var out []PublishedPort
-	for _, name := range sortedKeys(st.Endpoints) {
+	for _, name := range slices.Sorted(maps.Keys(st.Endpoints)) {
 		ep := st.Endpoints[name]
 		for _, p := range ep.Ports {
 			out = append(out, PublishedPort{Endpoint: ep.Name, Network: ep.Network, Addr: ep.Addr, Binding: toBinding(p)})

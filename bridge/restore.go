@@ -2,7 +2,9 @@ package bridge
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 
 	"github.com/nftbridge/nftbridge/bridge/link"
 	"github.com/nftbridge/nftbridge/bridge/store"
@@ -34,12 +36,12 @@ func (e *Engine) Restore() (*RestoreReport, error) {
 			return nil, err
 		}
 	}
-	for _, name := range sortedKeys(st.Networks) {
+	for _, name := range slices.Sorted(maps.Keys(st.Networks)) {
 		if err := e.restoreNetwork(st.Networks[name], rep); err != nil {
 			return rep, err
 		}
 	}
-	for _, name := range sortedKeys(st.Endpoints) {
+	for _, name := range slices.Sorted(maps.Keys(st.Endpoints)) {
 		ep := st.Endpoints[name]
 		rep.Ports += len(ep.Ports)
 		if err := e.restoreEndpoint(ep, st.Networks[ep.Network], rep); err != nil {

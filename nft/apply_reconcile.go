@@ -3,6 +3,7 @@ package nft
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/google/nftables"
@@ -155,7 +156,7 @@ func (a *Applier) planChains(b *batch, rs *Ruleset, cur *tableState) (map[string
 		}
 	}
 	var stale []*nftables.Chain
-	for _, name := range sortedKeys(cur.chains) {
+	for _, name := range slices.Sorted(maps.Keys(cur.chains)) {
 		if chains[name] == nil && name != ChainUser {
 			b.note("deleted stale chain %s", name)
 			stale = append(stale, cur.chains[name])
@@ -204,7 +205,7 @@ func (a *Applier) planSets(b *batch, rs *Ruleset, cur *tableState) error {
 		}
 		b.addElements(ks, elems, false)
 	}
-	for _, name := range sortedKeys(cur.sets) {
+	for _, name := range slices.Sorted(maps.Keys(cur.sets)) {
 		if !want[name] {
 			b.note("deleted stale set %s", name)
 			have := cur.sets[name]
@@ -314,13 +315,4 @@ func setDefinitionString(s *nftables.Set) string {
 		out += " flags interval"
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -103,6 +103,28 @@ func (s *Store) View(fn func(*State) error) error {
 // kernel work: other processes wait until it returns. fn must not call the
 // Store itself (that would wait for its own lock).
 func (s *Store) Update(fn func(*State) error) error {
+	return s.writeTx(func(tx *bolt.Tx, created bool) (bool, error) {
+		old, raw, err := readState(tx)
+		if err != nil {
+			return false, fmt.Errorf("read state %s: %w", s.path, err)
+		}
+		next := old.Clone()
+		if err := fn(next); err != nil {
+			return false, err
+		}
+		changed, err := writeDiff(tx, raw, old, next)
+		if err != nil {
+			return false, fmt.Errorf("write state %s: %w", s.path, err)
+		}
+		// Nothing changed: leave the file untouched.
+		return changed || created, nil
+	})
+}
+
+// writeTx runs fn in one read-write transaction under the exclusive file
+// lock and commits it when fn returns true and no error. created tells fn
+// that the schema was written in this transaction.
+func (s *Store) writeTx(fn func(tx *bolt.Tx, created bool) (commit bool, err error)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -122,25 +144,30 @@ func (s *Store) Update(fn func(*State) error) error {
 	if err != nil {
 		return fmt.Errorf("update state %s: %w", s.path, err)
 	}
-	old, raw, err := readState(tx)
-	if err != nil {
-		return fmt.Errorf("read state %s: %w", s.path, err)
-	}
-	next := old.Clone()
-	if err := fn(next); err != nil {
+	commit, err := fn(tx, created)
+	if err != nil || !commit {
 		return err
-	}
-	changed, err := writeDiff(tx, raw, old, next)
-	if err != nil {
-		return fmt.Errorf("write state %s: %w", s.path, err)
-	}
-	if !changed && !created {
-		return nil // leave the file untouched; the deferred Rollback ends the tx
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit state %s: %w", s.path, err)
 	}
 	return nil
+}
+
+// Snapshot opens the store at path, reads a copy of the whole state and
+// closes it again.
+func Snapshot(path string, timeout time.Duration) (*State, error) {
+	s, err := Open(path, timeout)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	var out *State
+	err = s.View(func(st *State) error {
+		out = st.Clone()
+		return nil
+	})
+	return out, err
 }
 
 // openDB opens the bbolt file, waiting up to s.timeout for its lock.

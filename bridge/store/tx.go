@@ -100,31 +100,9 @@ type Tx struct {
 // lock, like Update, but without decoding the whole state: the fast path for
 // operations that touch one endpoint.
 func (s *Store) UpdateTx(fn func(*Tx) error) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return fmt.Errorf("update state %s: store is closed", s.path)
-	}
-	db, err := s.openDB(false)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	tx, err := db.Begin(true)
-	if err != nil {
-		return fmt.Errorf("update state %s: %w", s.path, err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if _, err := ensureSchema(tx); err != nil {
-		return fmt.Errorf("update state %s: %w", s.path, err)
-	}
-	if err := fn(&Tx{tx: tx}); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit state %s: %w", s.path, err)
-	}
-	return nil
+	return s.writeTx(func(tx *bolt.Tx, _ bool) (bool, error) {
+		return true, fn(&Tx{tx: tx})
+	})
 }
 
 func getRecord[T any](tx *bolt.Tx, bucket, name string) (*T, error) {

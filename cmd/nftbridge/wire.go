@@ -2,9 +2,9 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/nftbridge/nftbridge/bridge"
@@ -37,17 +37,7 @@ func (a *app) engine() (*bridge.Engine, error) {
 
 // state reads the store without touching the kernel.
 func (a *app) state() (*store.State, error) {
-	s, err := store.Open(a.storePath(), 2*time.Minute)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	var out *store.State
-	err = s.View(func(st *store.State) error {
-		out = st.Clone()
-		return nil
-	})
-	return out, err
+	return store.Snapshot(a.storePath(), 2*time.Minute)
 }
 
 // hostPrep turns on what bridged networks need in the host namespace and
@@ -74,21 +64,20 @@ func (h *hostPrep) Prepare() ([]string, error) {
 	return notes, nil
 }
 
+// sortedNetworks and sortedEndpoints list records in name order.
 func sortedNetworks(st *store.State) []*store.Network {
-	out := make([]*store.Network, 0, len(st.Networks))
-	for _, n := range st.Networks {
-		out = append(out, n)
-	}
-	slices.SortFunc(out, func(x, y *store.Network) int { return strings.Compare(x.Name, y.Name) })
-	return out
+	return sortedValues(st.Networks)
 }
 
 func sortedEndpoints(st *store.State) []*store.Endpoint {
-	out := make([]*store.Endpoint, 0, len(st.Endpoints))
-	for _, e := range st.Endpoints {
-		out = append(out, e)
+	return sortedValues(st.Endpoints)
+}
+
+func sortedValues[V any](m map[string]V) []V {
+	out := make([]V, 0, len(m))
+	for _, name := range slices.Sorted(maps.Keys(m)) {
+		out = append(out, m[name])
 	}
-	slices.SortFunc(out, func(x, y *store.Endpoint) int { return strings.Compare(x.Name, y.Name) })
 	return out
 }
 
