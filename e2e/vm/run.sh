@@ -291,9 +291,11 @@ fill_cache() {
 }
 
 # ---------------------------------------------------------------------------
-# Initramfs. Rebuilt on every run (~0.5 s, uncompressed): the test binaries
-# change every time, and an uncompressed cpio boots faster under TCG than a
-# compressed one, where decompression runs in emulated code.
+# Initramfs: two uncompressed cpio archives, concatenated (the kernel unpacks
+# them in turn). The base (busybox, host tools and their libraries, modules)
+# is cached, keyed by this script and the tools it copies; the suite (test
+# binary, nftbridge, init, args) changes every run and is built fresh.
+# Uncompressed: under TCG decompression runs in emulated code.
 
 copy_with_libs() { # copy an executable and its shared libraries into $ROOT
   local bin=$1 lib
@@ -304,8 +306,25 @@ copy_with_libs() { # copy an executable and its shared libraries into $ROOT
 }
 
 build_initramfs() {
+  local key base
+  key=$( (cat "${BASH_SOURCE[0]}"; for bin in /bin/busybox "${GUEST_TOOLS[@]}"; do sha256sum "$bin"; done) | sha256sum)
+  base=$CACHE/initramfs-base-${key:0:16}.cpio
+  if [ -f "$base" ]; then
+    say "initramfs base from cache ($(basename "$base"))"
+  else
+    rm -f "$CACHE"/initramfs-base-*.cpio
+    build_base
+    (cd "$ROOT" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$base.tmp"
+    mv "$base.tmp" "$base"
+  fi
+  build_suite
+  (cd "$ROOT" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$WORK/suite.cpio"
+  cat "$base" "$WORK/suite.cpio" >"$WORK/initramfs.cpio"
+}
+
+build_base() {
   local mdir="$CACHE/root/lib/modules/$KERNEL_ABI" path name applet bin f
-  ROOT=$WORK/root
+  ROOT=$WORK/base
   rm -rf "$ROOT"
   mkdir -p "$ROOT"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,etc/nftbridge-vm,proc,sys,dev,run,tmp,root,var/lib,var/run,e2e,lib/modules}
 
@@ -371,8 +390,12 @@ build_initramfs() {
   cp "$mdir"/modules.builtin "$mdir"/modules.builtin.modinfo "$mdir"/modules.order "$ROOT/lib/modules/$KERNEL_ABI/"
   depmod -b "$ROOT" "$KERNEL_ABI"
   printf '%s\n' "${load[@]}" >"$ROOT/etc/nftbridge-vm/modules"
+}
 
-  # the suite
+build_suite() {
+  ROOT=$WORK/suite
+  rm -rf "$ROOT"
+  mkdir -p "$ROOT"/{e2e,usr/local/bin,etc/nftbridge-vm}
   install -m 0755 "$TEST_BIN" "$ROOT/e2e/e2e.test"
   for bin in ${EXTRA_BINS[@]+"${EXTRA_BINS[@]}"}; do
     install -m 0755 "$bin" "$ROOT/usr/local/bin/$(basename "$bin")"
@@ -381,8 +404,6 @@ build_initramfs() {
   printf '%s\n' "${DEFAULT_TEST_ARGS[@]}" ${TEST_ARGS[@]+"${TEST_ARGS[@]}"} >"$ROOT/etc/nftbridge-vm/args"
   printf '%s\n' ${GUEST_ENV[@]+"${GUEST_ENV[@]}"} >"$ROOT/etc/nftbridge-vm/env"
   install -m 0755 "$HERE/init.sh" "$ROOT/init"
-
-  (cd "$ROOT" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$WORK/initramfs.cpio"
 }
 
 # ---------------------------------------------------------------------------
