@@ -1,7 +1,7 @@
 # nftbridge: two commands do all the set-up on a fresh machine (as root):
 #   make demo   builds nftbridge and shows it working in throwaway namespaces
 #   make test   runs the whole test suite (unit, kernel, e2e, Docker, VM)
-GO      ?= go
+GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN     := bin
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
