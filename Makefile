@@ -3,6 +3,8 @@
 #   make test   runs the whole test suite (unit, kernel, e2e, Docker, VM)
 GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN     := bin
+# tests and scripts run go themselves
+export PATH := $(dir $(GO)):$(PATH)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
