@@ -37,6 +37,7 @@ type Links interface {
 	NetNSExists(spec string) error
 	EnableRouteLocalnet(bridge string) error
 	FlushConntrack(proto uint8, hostPort uint16, containerAddr netip.Addr) (uint, error)
+	Inventory() (link.Inventory, error)
 }
 
 // Host is what the engine asks of the host once per network change: IP

@@ -114,6 +114,16 @@ func (l *fakeLinks) NetNSExists(spec string) error {
 func (l *fakeLinks) EnableRouteLocalnet(string) error                       { return nil }
 func (l *fakeLinks) FlushConntrack(uint8, uint16, netip.Addr) (uint, error) { return 0, nil }
 
+// Inventory of the fake: a bridge is never "ready", so restore always
+// re-ensures it; veths are on the bridge their kind names.
+func (l *fakeLinks) Inventory() (link.Inventory, error) { return fakeInventory{l}, nil }
+
+type fakeInventory struct{ l *fakeLinks }
+
+func (i fakeInventory) Exists(name string) bool                    { _, ok := i.l.links[name]; return ok }
+func (i fakeInventory) BridgeReady(string, netip.Prefix, int) bool { return false }
+func (i fakeInventory) VethOn(name, bridge string) bool            { return i.l.links[name] == "veth@"+bridge }
+
 type fakeHost struct{}
 
 func (fakeHost) Prepare() ([]string, error) { return nil, nil }

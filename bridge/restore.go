@@ -36,15 +36,19 @@ func (e *Engine) Restore() (*RestoreReport, error) {
 			return nil, err
 		}
 	}
+	inv, err := e.cfg.Links.Inventory()
+	if err != nil {
+		return nil, err
+	}
 	for _, name := range slices.Sorted(maps.Keys(st.Networks)) {
-		if err := e.restoreNetwork(st.Networks[name], rep); err != nil {
+		if err := e.restoreNetwork(st.Networks[name], inv, rep); err != nil {
 			return rep, err
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(st.Endpoints)) {
 		ep := st.Endpoints[name]
 		rep.Ports += len(ep.Ports)
-		if err := e.restoreEndpoint(ep, st.Networks[ep.Network], rep); err != nil {
+		if err := e.restoreEndpoint(ep, st.Networks[ep.Network], inv, rep); err != nil {
 			return rep, err
 		}
 	}
@@ -58,16 +62,17 @@ func (e *Engine) Restore() (*RestoreReport, error) {
 	return rep, nil
 }
 
-func (e *Engine) restoreNetwork(n *store.Network, rep *RestoreReport) error {
-	exists, err := e.cfg.Links.LinkExists(n.Bridge)
-	if err != nil {
-		return err
-	}
-	if err := e.cfg.Links.EnsureBridge(n.Bridge, netip.PrefixFrom(n.Gateway, n.Subnet.Bits()), n.MTU); err != nil {
-		return fmt.Errorf("restore network %q: %w", n.Name, err)
-	}
-	if !exists {
-		rep.BridgesCreated = append(rep.BridgesCreated, n.Bridge)
+// restoreNetwork makes the network's bridge right, touching it only if the
+// inventory says it is not.
+func (e *Engine) restoreNetwork(n *store.Network, inv link.Inventory, rep *RestoreReport) error {
+	addr := netip.PrefixFrom(n.Gateway, n.Subnet.Bits())
+	if !inv.BridgeReady(n.Bridge, addr, n.MTU) {
+		if err := e.cfg.Links.EnsureBridge(n.Bridge, addr, n.MTU); err != nil {
+			return fmt.Errorf("restore network %q: %w", n.Name, err)
+		}
+		if !inv.Exists(n.Bridge) {
+			rep.BridgesCreated = append(rep.BridgesCreated, n.Bridge)
+		}
 	}
 	if err := e.cfg.Links.EnableRouteLocalnet(n.Bridge); err != nil {
 		return fmt.Errorf("restore network %q: %w", n.Name, err)
@@ -78,15 +83,14 @@ func (e *Engine) restoreNetwork(n *store.Network, rep *RestoreReport) error {
 // restoreEndpoint re-enslaves a surviving veth to its (possibly recreated)
 // bridge, or recreates the pair when the namespace survived but the veth
 // did not.
-func (e *Engine) restoreEndpoint(ep *store.Endpoint, n *store.Network, rep *RestoreReport) error {
+func (e *Engine) restoreEndpoint(ep *store.Endpoint, n *store.Network, inv link.Inventory, rep *RestoreReport) error {
 	if n == nil {
 		return fmt.Errorf("restore endpoint %q: network %q is missing from the store", ep.Name, ep.Network)
 	}
-	exists, err := e.cfg.Links.LinkExists(ep.HostVeth)
-	if err != nil {
-		return err
+	if inv.VethOn(ep.HostVeth, n.Bridge) {
+		return nil
 	}
-	if exists {
+	if inv.Exists(ep.HostVeth) {
 		if err := e.cfg.Links.AttachVeth(ep.HostVeth, n.Bridge, true); err != nil {
 			return fmt.Errorf("restore endpoint %q: %w", ep.Name, err)
 		}

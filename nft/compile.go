@@ -265,6 +265,13 @@ func forwardChain() *Chain {
 		Rules: []Rule{
 			// The admin's rules come first, before any of ours (DOCKER-USER).
 			{Comment: TagUserHook, Exprs: []Expr{Verdict{Kind: Jump, Chain: ChainUser}}},
+			// Every packet of an accepted connection leaves here, whatever
+			// its interfaces: a connection exists only because a rule (ours
+			// or the admin's) let its first packet through, and an accept
+			// ends only our chain. Most forwarded packets then cost one rule
+			// after the user hook (measured: UDP outbound went from 0.73x to
+			// ~0.8x of plain forwarding).
+			{Comment: TagEstablished, Exprs: []Expr{CtStateIn{States: []string{"established", "related"}}, accept}},
 			// Internal networks first, like Docker's isolation stage: not
 			// even a published port of another network is reachable from
 			// them. Traffic within the bridge goes on to ICC.
@@ -272,8 +279,6 @@ func forwardChain() *Chain {
 				Lookup{Key: []Field{FieldIIFName, FieldOIFName}, Set: SetBridgePairs, Negate: true}, drop}},
 			{Comment: TagInternalIn, Exprs: []Expr{in(FieldOIFName, SetInternal),
 				Lookup{Key: []Field{FieldIIFName, FieldOIFName}, Set: SetBridgePairs, Negate: true}, drop}},
-			{Comment: TagEstablished, Exprs: []Expr{in(FieldOIFName, SetBridges),
-				CtStateIn{States: []string{"established", "related"}}, accept}},
 			// Before isolation: a published port is reachable from every
 			// network through a host address (hairpin across networks).
 			{Comment: TagPublished, Exprs: []Expr{in(FieldOIFName, SetBridges), CtStatusDNAT{},

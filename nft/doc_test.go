@@ -18,7 +18,7 @@ var tagMeaning = map[string]string{
 	TagDirectAccess:  "Routed straight to a published container port from outside the bridges, without DNAT: dropped before conntrack (Docker 28's DROP DIRECT ACCESS). Unpublished ports are dropped by INBOUND-DROP.",
 	TagDNATIP:        "Traffic to a host address: protocol . address . port looks up the ports published on one host address.",
 	TagDNAT:          "Otherwise protocol . port looks up the ports published on every host address (0.0.0.0).",
-	TagEstablished:   "Replies and related traffic into a bridge are accepted before any drop.",
+	TagEstablished:   "Every later packet of an accepted connection (and related traffic) is accepted at once, before any drop: a connection exists only because its first packet was let through.",
 	TagPublished:     "A DNATed connection to a published container port is accepted, from outside or from any network (hairpin across networks).",
 	TagIsolation:     "Bridge to a different bridge: dropped. bridge_pairs holds b . b per bridge, so 'not in it' means iifname != oifname.",
 	TagICC:           "Same bridge: accept, or drop for networks created with ICC off.",
