@@ -1,0 +1,167 @@
+package bench
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Target is one of the issue's goals with what this run measured.
+type Target struct {
+	Goal     string
+	Want     string
+	Measured string
+	Status   string // PASS, MISS, or "not measured"
+	Shortage string // on MISS: by how much
+}
+
+// Targets evaluates the issue's goals on a run's results. The "large"
+// point is the largest N and P measured, the "small" one the smallest.
+func Targets(r *Results) []Target {
+	var out []Target
+	if len(r.Config.Networks) > 0 && len(r.Config.Ports) > 0 {
+		out = append(out, dataTargets(r)...)
+	}
+	out = append(out, publishTargets(r)...)
+	return append(out, restoreTargets(r)...)
+}
+
+func (r *Results) median(n, p int, layout, metric string) (float64, bool) {
+	s := r.Find(n, p, layout, metric)
+	if s == nil || len(s.Samples) == 0 {
+		return 0, false
+	}
+	return Median(s.Samples), true
+}
+
+func dataTargets(r *Results) []Target {
+	nBig, pBig := slices.Max(r.Config.Networks), slices.Max(r.Config.Ports)
+	nSmall, pSmall := slices.Min(r.Config.Networks), slices.Min(r.Config.Ports)
+	var out []Target
+	for _, metric := range []string{MetricCRR, MetricUDPIn, MetricUDPOut} {
+		title := metricTitle(metric)
+		big, okBig := r.median(nBig, pBig, LayoutNftbridge, metric)
+		small, okSmall := r.median(nSmall, pSmall, LayoutNftbridge, metric)
+		none, okNone := r.median(nBig, pBig, LayoutNone, metric)
+		legacy, okLegacy := r.median(nBig, pBig, LayoutLegacy, metric)
+		at := fmt.Sprintf("N=%d, P=%d", nBig, pBig)
+		out = append(out,
+			ratioTarget(fmt.Sprintf("%s at %s vs nftbridge at N=%d, P=%d (flat)", title, at, nSmall, pSmall),
+				big, small, okBig && okSmall, 0.95),
+			ratioTarget(fmt.Sprintf("%s at %s vs plain forwarding", title, at), big, none, okBig && okNone, 0.80),
+			ratioTarget(fmt.Sprintf("%s at %s vs Docker's layout on iptables-legacy", title, at), big, legacy, okBig && okLegacy, 4))
+	}
+	return out
+}
+
+// ratioTarget wants a/b ≥ min.
+func ratioTarget(goal string, a, b float64, ok bool, min float64) Target {
+	t := Target{Goal: goal, Want: fmt.Sprintf("≥ %.2f×", min), Status: "not measured"}
+	if !ok || b == 0 {
+		return t
+	}
+	ratio := a / b
+	t.Measured = fmt.Sprintf("%s (%s vs %s)", ratioText(ratio, min), rate(a), rate(b))
+	t.Status = passMiss(ratio >= min)
+	if ratio < min {
+		t.Shortage = fmt.Sprintf("%.1f%% below the target ratio", 100*(1-ratio/min))
+	}
+	return t
+}
+
+// ratioText prints a ratio with two decimals, or three where two would
+// round a miss up to the target (0.949 is not 0.95).
+func ratioText(ratio, target float64) string {
+	two := fmt.Sprintf("%.2f×", ratio)
+	if ratio < target && two == fmt.Sprintf("%.2f×", target) {
+		return fmt.Sprintf("%.3f×", ratio)
+	}
+	return two
+}
+
+func passMiss(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "MISS"
+}
+
+func (r *Results) controlMedian(kind string, x int, method string) (float64, bool) {
+	s := r.FindControl(kind, x, method)
+	if s == nil || len(s.SamplesMS) == 0 {
+		return 0, false
+	}
+	return Median(s.SamplesMS), true
+}
+
+func publishTargets(r *Results) []Target {
+	if len(r.Config.PublishPorts) == 0 {
+		return nil
+	}
+	pBig, pSmall := slices.Max(r.Config.PublishPorts), slices.Min(r.Config.PublishPorts)
+	var out []Target
+	for _, method := range []string{MethodCLI, MethodLib} {
+		big, ok1 := r.controlMedian(KindPublish, pBig, method)
+		small, ok2 := r.controlMedian(KindPublish, pSmall, method)
+		t := Target{Goal: fmt.Sprintf("publish one port (%s) at P=%d vs at P=%d", method, pBig, pSmall),
+			Want: "≤ 1.20×", Status: "not measured"}
+		if ok1 && ok2 && small > 0 {
+			ratio := big / small
+			t.Measured = fmt.Sprintf("%.2f× (%s vs %s)", ratio, ms(big), ms(small))
+			t.Status = passMiss(ratio <= 1.2)
+			if ratio > 1.2 {
+				t.Shortage = fmt.Sprintf("%.0f%% over the allowed ratio", 100*(ratio/1.2-1))
+			}
+		}
+		out = append(out, t)
+	}
+	out = append(out, limitTarget(fmt.Sprintf("publish one port through the CLI at P=%d (median)", pBig),
+		r, KindPublish, pBig, MethodCLI, 10))
+	return out
+}
+
+// limitTarget wants the median under limitMS.
+func limitTarget(goal string, r *Results, kind string, x int, method string, limitMS float64) Target {
+	t := Target{Goal: goal, Want: "< " + ms(limitMS), Status: "not measured"}
+	if v, ok := r.controlMedian(kind, x, method); ok {
+		t.Measured = ms(v)
+		t.Status = passMiss(v < limitMS)
+		if v >= limitMS {
+			t.Shortage = fmt.Sprintf("%.0f%% over", 100*(v/limitMS-1))
+		}
+	}
+	return t
+}
+
+func restoreTargets(r *Results) []Target {
+	p, n := r.Config.RestoreP, r.Config.RestoreN
+	at := fmt.Sprintf("N=%d, P=%d", n, p)
+	out := []Target{
+		limitTarget("full `nftbridge restore` at "+at+" (bridges present, table flushed)", r, KindRestore, p, MethodRestore, 500),
+		limitTarget("full `nftbridge restore` at "+at+" creating every bridge", r, KindRestore, p, MethodColdRest, 500),
+	}
+	mine, okMine := r.controlMedian(KindRestore, p, MethodRestore)
+	for _, other := range []string{MethodLegacyRest, MethodNftRest} {
+		theirs, ok := r.controlMedian(KindRestore, p, other)
+		t := Target{Goal: "restore at " + at + " faster than " + other, Want: "faster", Status: "not measured"}
+		if ok && okMine {
+			t.Measured = fmt.Sprintf("%s vs %s", ms(mine), ms(theirs))
+			t.Status = passMiss(mine < theirs)
+			if mine >= theirs {
+				t.Shortage = fmt.Sprintf("%.2f× slower", mine/theirs)
+			}
+		}
+		out = append(out, t)
+	}
+	t := Target{Goal: "peak RSS of `nftbridge restore` at " + at, Want: "< 100 MiB", Status: "not measured"}
+	var peak int64
+	for _, m := range []string{MethodRestore, MethodColdRest} {
+		if s := r.FindControl(KindRestore, p, m); s != nil && len(s.MaxRSSKB) > 0 {
+			peak = max(peak, slices.Max(s.MaxRSSKB))
+		}
+	}
+	if peak > 0 {
+		t.Measured = fmt.Sprintf("%.1f MiB (largest of all restores)", float64(peak)/1024)
+		t.Status = passMiss(peak < 100*1024)
+	}
+	return append(out, t)
+}
