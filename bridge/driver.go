@@ -183,53 +183,14 @@ func (e *Engine) LeaveEndpoint(ref string) error {
 // published, or the endpoint keeps the ports it had.
 func (e *Engine) SetEndpointPorts(ref string, specs []ports.Spec) ([]ports.Binding, error) {
 	var added []ports.Binding
-	err := e.update(func(st *store.State) (func(), error) {
-		ep, err := findEndpoint(st, ref)
-		if err != nil {
-			return nil, err
-		}
+	err := e.updateEndpoint(ref, func(tx *store.Tx, ep *store.Endpoint, n *store.Network) error {
 		ep.Ports = nil
-		added, err = publishSpecs(st, ep, specs)
-		return nil, err
+		var err error
+		added, err = addPorts(tx, ep, n, specs, ep.Name)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("publish on endpoint %q: %w", ref, err)
-	}
-	return added, nil
-}
-
-// publishSpecs expands specs into bindings that conflict with no port
-// published in st and appends them to ep.
-func publishSpecs(st *store.State, ep *store.Endpoint, specs []ports.Spec) ([]ports.Binding, error) {
-	if len(specs) == 0 {
-		return nil, nil
-	}
-	n := st.Networks[ep.Network]
-	if n == nil {
-		return nil, fmt.Errorf("endpoint %q: network %q is missing from the store", ep.Name, ep.Network)
-	}
-	if n.Internal {
-		return nil, fmt.Errorf("network %q is internal: ports cannot be published on it", n.Name)
-	}
-	owners := publishedPorts(st)
-	taken := make([]ports.Binding, len(owners))
-	for i, p := range owners {
-		taken[i] = p.Binding
-	}
-	var added []ports.Binding
-	for _, spec := range specs {
-		if !spec.HostIP.IsValid() && n.HostIP.IsValid() {
-			spec.HostIP = n.HostIP
-		}
-		bindings, err := ports.Expand(spec, taken, ports.DefaultEphemeral())
-		if err != nil {
-			return nil, explainConflict(err, owners, ep.Name)
-		}
-		taken = append(taken, bindings...)
-		added = append(added, bindings...)
-		for _, b := range bindings {
-			ep.Ports = append(ep.Ports, toStorePort(b))
-		}
 	}
 	return added, nil
 }

@@ -30,33 +30,9 @@ func (e *Engine) Publish(ref string, specs []ports.Spec) ([]ports.Binding, error
 	}
 	var added []ports.Binding
 	err := e.updateEndpoint(ref, func(tx *store.Tx, ep *store.Endpoint, n *store.Network) error {
-		if n.Internal {
-			return fmt.Errorf("network %q is internal: ports cannot be published on it", n.Name)
-		}
-		var mine []PublishedPort // bindings added by this call so far
-		for _, spec := range specs {
-			if !spec.HostIP.IsValid() && n.HostIP.IsValid() {
-				spec.HostIP = n.HostIP
-			}
-			owners, err := portsNear(tx, spec, mine)
-			if err != nil {
-				return err
-			}
-			taken := make([]ports.Binding, len(owners))
-			for i, p := range owners {
-				taken[i] = p.Binding
-			}
-			bindings, err := ports.Expand(spec, taken, ports.DefaultEphemeral())
-			if err != nil {
-				return explainConflict(err, owners, ep.Name)
-			}
-			for _, b := range bindings {
-				added = append(added, b)
-				mine = append(mine, PublishedPort{Endpoint: ep.Name, Network: n.Name, Binding: b})
-				ep.Ports = append(ep.Ports, toStorePort(b))
-			}
-		}
-		return nil
+		var err error
+		added, err = addPorts(tx, ep, n, specs, "")
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("publish on endpoint %q: %w", ref, err)
@@ -64,9 +40,47 @@ func (e *Engine) Publish(ref string, specs []ports.Spec) ([]ports.Binding, error
 	return added, nil
 }
 
+// addPorts expands specs into bindings that conflict with no published port
+// and appends them to ep.Ports. The ports of the endpoint named replacing
+// (whose ports the caller has just cleared) do not count as taken.
+func addPorts(tx *store.Tx, ep *store.Endpoint, n *store.Network, specs []ports.Spec, replacing string) ([]ports.Binding, error) {
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	if n.Internal {
+		return nil, fmt.Errorf("network %q is internal: ports cannot be published on it", n.Name)
+	}
+	var added []ports.Binding
+	var mine []PublishedPort // bindings added by this call so far
+	for _, spec := range specs {
+		if !spec.HostIP.IsValid() && n.HostIP.IsValid() {
+			spec.HostIP = n.HostIP
+		}
+		owners, err := portsNear(tx, spec, replacing, mine)
+		if err != nil {
+			return nil, err
+		}
+		taken := make([]ports.Binding, len(owners))
+		for i, p := range owners {
+			taken[i] = p.Binding
+		}
+		bindings, err := ports.Expand(spec, taken, ports.DefaultEphemeral())
+		if err != nil {
+			return nil, explainConflict(err, owners, ep.Name)
+		}
+		for _, b := range bindings {
+			added = append(added, b)
+			mine = append(mine, PublishedPort{Endpoint: ep.Name, Network: n.Name, Binding: b})
+			ep.Ports = append(ep.Ports, toStorePort(b))
+		}
+	}
+	return added, nil
+}
+
 // portsNear returns the published ports a spec could conflict with: those of
-// its protocol in the host-port range it asks for (or may pick from).
-func portsNear(tx *store.Tx, spec ports.Spec, mine []PublishedPort) ([]PublishedPort, error) {
+// its protocol in the host-port range it asks for (or may pick from), except
+// the stored ones of endpoint skip, plus mine.
+func portsNear(tx *store.Tx, spec ports.Spec, skip string, mine []PublishedPort) ([]PublishedPort, error) {
 	proto := spec.Proto
 	if proto == 0 {
 		proto = ports.TCP
@@ -81,7 +95,9 @@ func portsNear(tx *store.Tx, spec ports.Spec, mine []PublishedPort) ([]Published
 	}
 	out := make([]PublishedPort, 0, len(entries)+len(mine))
 	for _, en := range entries {
-		out = append(out, PublishedPort{Endpoint: en.Endpoint, Binding: toBinding(en.Port)})
+		if en.Endpoint != skip || skip == "" {
+			out = append(out, PublishedPort{Endpoint: en.Endpoint, Binding: toBinding(en.Port)})
+		}
 	}
 	return append(out, mine...), nil
 }

@@ -88,7 +88,7 @@ func (s *Store) View(fn func(*State) error) error {
 	}
 	defer db.Close()
 	return db.View(func(tx *bolt.Tx) error {
-		st, _, err := readState(tx)
+		st, _, err := readState(tx, false)
 		if err != nil {
 			return fmt.Errorf("read state %s: %w", s.path, err)
 		}
@@ -104,7 +104,7 @@ func (s *Store) View(fn func(*State) error) error {
 // Store itself (that would wait for its own lock).
 func (s *Store) Update(fn func(*State) error) error {
 	return s.writeTx(func(tx *bolt.Tx, created bool) (bool, error) {
-		old, raw, err := readState(tx)
+		old, raw, err := readState(tx, true)
 		if err != nil {
 			return false, fmt.Errorf("read state %s: %w", s.path, err)
 		}
@@ -250,12 +250,15 @@ type rawState struct {
 
 // readState decodes every record. A missing bucket reads as empty (a file
 // opened read-only before Open initialised it).
-func readState(tx *bolt.Tx) (*State, rawState, error) {
+func readState(tx *bolt.Tx, keepRaw bool) (*State, rawState, error) {
 	if _, err := checkSchema(tx); err != nil {
 		return nil, rawState{}, err
 	}
 	st := NewState()
-	raw := rawState{networks: map[string][]byte{}, endpoints: map[string][]byte{}}
+	var raw rawState // stays nil unless the caller will diff against it
+	if keepRaw {
+		raw = rawState{networks: map[string][]byte{}, endpoints: map[string][]byte{}}
+	}
 	if err := readBucket(tx, bucketNetworks, raw.networks, st.Networks); err != nil {
 		return nil, rawState{}, err
 	}
@@ -265,6 +268,8 @@ func readState(tx *bolt.Tx) (*State, rawState, error) {
 	return st, raw, nil
 }
 
+// readBucket decodes every record into out and, if raw is not nil, keeps its
+// canonical encoding there for writeDiff (readers need no re-encoding).
 func readBucket[T any](tx *bolt.Tx, bucket string, raw map[string][]byte, out map[string]*T) error {
 	b := tx.Bucket([]byte(bucket))
 	if b == nil {
@@ -275,12 +280,15 @@ func readBucket[T any](tx *bolt.Tx, bucket string, raw map[string][]byte, out ma
 		if err := json.Unmarshal(v, rec); err != nil {
 			return fmt.Errorf("decode %s record %q: %w", bucket, k, err)
 		}
+		out[string(k)] = rec
+		if raw == nil {
+			return nil
+		}
 		canonical, err := json.Marshal(rec)
 		if err != nil {
 			return fmt.Errorf("re-encode %s record %q: %w", bucket, k, err)
 		}
 		raw[string(k)] = canonical
-		out[string(k)] = rec
 		return nil
 	})
 }

@@ -79,7 +79,7 @@ func rebuildPortIndex(tx *bolt.Tx) error {
 		return err
 	}
 	eps := map[string]*Endpoint{}
-	if err := readBucket(tx, bucketEndpoints, map[string][]byte{}, eps); err != nil {
+	if err := readBucket(tx, bucketEndpoints, nil, eps); err != nil {
 		return err
 	}
 	for _, ep := range eps {
@@ -188,6 +188,6 @@ func (t *Tx) PortsIn(proto string, first, last uint16) ([]PortEntry, error) {
 
 // State reads the whole state (the slow path, for a full reconcile).
 func (t *Tx) State() (*State, error) {
-	st, _, err := readState(t.tx)
+	st, _, err := readState(t.tx, false)
 	return st, err
 }
