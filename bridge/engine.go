@@ -29,6 +29,10 @@ type Firewall interface {
 // Links is the kernel plumbing the engine needs; *link.Manager is the real one.
 type Links interface {
 	EnsureBridge(name string, addr netip.Prefix, mtu int) error
+	// CreateBridges creates missing bridges as EnsureBridge and
+	// EnableRouteLocalnet would leave them, all at once; a failure is a
+	// *link.BridgeError naming the bridge.
+	CreateBridges(specs []link.BridgeSpec) (created []string, err error)
 	DeleteBridge(name string) error
 	LinkExists(name string) (bool, error)
 	CreateVeth(cfg link.VethConfig) error

@@ -88,6 +88,16 @@ func (l *fakeLinks) EnsureBridge(name string, _ netip.Prefix, _ int) error {
 	l.links[name] = "bridge"
 	return nil
 }
+func (l *fakeLinks) CreateBridges(specs []link.BridgeSpec) ([]string, error) {
+	var created []string
+	for _, s := range specs {
+		if err := l.EnsureBridge(s.Name, s.Addr, s.MTU); err != nil {
+			return created, &link.BridgeError{Bridge: s.Name, Err: err}
+		}
+		created = append(created, s.Name)
+	}
+	return created, nil
+}
 func (l *fakeLinks) DeleteBridge(name string) error { delete(l.links, name); return nil }
 func (l *fakeLinks) LinkExists(name string) (bool, error) {
 	_, ok := l.links[name]

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
@@ -40,10 +41,8 @@ func (e *Engine) Restore() (*RestoreReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range slices.Sorted(maps.Keys(st.Networks)) {
-		if err := e.restoreNetwork(st.Networks[name], inv, rep); err != nil {
-			return rep, err
-		}
+	if err := e.restoreNetworks(st, inv, rep); err != nil {
+		return rep, err
 	}
 	for _, name := range slices.Sorted(maps.Keys(st.Endpoints)) {
 		ep := st.Endpoints[name]
@@ -62,16 +61,40 @@ func (e *Engine) Restore() (*RestoreReport, error) {
 	return rep, nil
 }
 
-// restoreNetwork makes the network's bridge right, touching it only if the
+// restoreNetworks makes every network's bridge right. Missing bridges are
+// created together (CreateBridges pipelines them on one socket: a restore
+// after a reboot creates them all); a bridge that exists is touched only if
+// the inventory says it is not right.
+func (e *Engine) restoreNetworks(st *store.State, inv link.Inventory, rep *RestoreReport) error {
+	var missing []link.BridgeSpec
+	byBridge := map[string]string{}
+	for _, name := range slices.Sorted(maps.Keys(st.Networks)) {
+		n := st.Networks[name]
+		addr := netip.PrefixFrom(n.Gateway, n.Subnet.Bits())
+		if !inv.Exists(n.Bridge) {
+			missing = append(missing, link.BridgeSpec{Name: n.Bridge, Addr: addr, MTU: n.MTU})
+			byBridge[n.Bridge] = n.Name
+			continue
+		}
+		if err := e.restoreNetwork(n, addr, inv); err != nil {
+			return err
+		}
+	}
+	created, err := e.cfg.Links.CreateBridges(missing)
+	rep.BridgesCreated = append(rep.BridgesCreated, created...)
+	var failed *link.BridgeError
+	if errors.As(err, &failed) {
+		return fmt.Errorf("restore network %q: %w", byBridge[failed.Bridge], err)
+	}
+	return err
+}
+
+// restoreNetwork makes an existing bridge right, touching it only if the
 // inventory says it is not.
-func (e *Engine) restoreNetwork(n *store.Network, inv link.Inventory, rep *RestoreReport) error {
-	addr := netip.PrefixFrom(n.Gateway, n.Subnet.Bits())
+func (e *Engine) restoreNetwork(n *store.Network, addr netip.Prefix, inv link.Inventory) error {
 	if !inv.BridgeReady(n.Bridge, addr, n.MTU) {
 		if err := e.cfg.Links.EnsureBridge(n.Bridge, addr, n.MTU); err != nil {
 			return fmt.Errorf("restore network %q: %w", n.Name, err)
-		}
-		if !inv.Exists(n.Bridge) {
-			rep.BridgesCreated = append(rep.BridgesCreated, n.Bridge)
 		}
 	}
 	if err := e.cfg.Links.EnableRouteLocalnet(n.Bridge); err != nil {
