@@ -277,7 +277,7 @@ func readBucket[T any](tx *bolt.Tx, bucket string, raw map[string][]byte, out ma
 	}
 	return b.ForEach(func(k, v []byte) error {
 		rec := new(T)
-		if err := json.Unmarshal(v, rec); err != nil {
+		if err := decodeRecord(v, rec); err != nil {
 			return fmt.Errorf("decode %s record %q: %w", bucket, k, err)
 		}
 		out[string(k)] = rec
