@@ -133,6 +133,7 @@ type fakeInventory struct{ l *fakeLinks }
 func (i fakeInventory) Exists(name string) bool                    { _, ok := i.l.links[name]; return ok }
 func (i fakeInventory) BridgeReady(string, netip.Prefix, int) bool { return false }
 func (i fakeInventory) VethOn(name, bridge string) bool            { return i.l.links[name] == "veth@"+bridge }
+func (i fakeInventory) RouteLocalnet(string) bool                  { return false }
 
 type fakeHost struct{}
 

@@ -97,6 +97,9 @@ func (e *Engine) restoreNetwork(n *store.Network, addr netip.Prefix, inv link.In
 			return fmt.Errorf("restore network %q: %w", n.Name, err)
 		}
 	}
+	if inv.RouteLocalnet(n.Bridge) {
+		return nil
+	}
 	if err := e.cfg.Links.EnableRouteLocalnet(n.Bridge); err != nil {
 		return fmt.Errorf("restore network %q: %w", n.Name, err)
 	}

@@ -37,8 +37,8 @@ func (e *BridgeError) Unwrap() error { return e.Err }
 // EnsureBridge and EnableRouteLocalnet would: up, with its address as its
 // only IPv4 address, its MTU, and route_localnet=1. It is for a restore of
 // many networks: the requests are pipelined on one netlink socket in three
-// rounds (create up, look up the indexes, address and route_localnet)
-// instead of seven round trips and a /proc write per bridge. A bridge that
+// rounds (create up, one link dump for the indexes, address and
+// route_localnet) instead of seven round trips and a /proc write per bridge. A bridge that
 // someone else created meanwhile (EEXIST) is adopted with EnsureBridge and
 // not counted as created. If anything fails, every bridge this call created
 // is deleted again and the error is a *BridgeError naming the first bridge,
@@ -136,13 +136,13 @@ func newBridgeRequest(s BridgeSpec) *nl.NetlinkRequest {
 // configureNewBridges gives each new bridge its address, route_localnet=1
 // and, if the kernel did not take it at creation, its MTU.
 func configureNewBridges(c *rtConn, created []BridgeSpec) error {
-	want := make(map[string]bool, len(created))
-	for _, s := range created {
-		want[s.Name] = true
-	}
-	links, err := c.linkIndexes(want)
+	dump, err := c.dumpLinks()
 	if err != nil {
 		return err
+	}
+	links := make(map[string]linkRecord, len(dump))
+	for _, l := range dump {
+		links[l.name] = l
 	}
 	reqs := make([]*nl.NetlinkRequest, 0, 2*len(created))
 	for _, s := range created {
@@ -187,7 +187,7 @@ func newAddrRequest(index int32, addr netip.Prefix) *nl.NetlinkRequest {
 
 // setLinkRequest sets route_localnet=1 through IFLA_AF_SPEC, as writing
 // the sysctl does, and the MTU if the new bridge does not have it yet.
-func setLinkRequest(l linkInfo, mtu int) *nl.NetlinkRequest {
+func setLinkRequest(l linkRecord, mtu int) *nl.NetlinkRequest {
 	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK)
 	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
 	msg.Index = l.index

@@ -21,33 +21,43 @@ type Inventory interface {
 	BridgeReady(name string, addr netip.Prefix, mtu int) bool
 	// VethOn reports whether the veth name exists and is a port of bridge.
 	VethOn(name, bridge string) bool
+	// RouteLocalnet reports whether net.ipv4.conf.<name>.route_localnet
+	// is 1, so that EnableRouteLocalnet can be skipped.
+	RouteLocalnet(name string) bool
 }
 
 type inventory struct {
-	byName  map[string]netlink.Link
-	byIndex map[int]netlink.Link
+	byName  map[string]*linkRecord
+	byIndex map[int32]*linkRecord
 	addrs   map[int][]netip.Prefix
 }
 
 // Inventory dumps links and IPv4 addresses once.
 func (m *Manager) Inventory() (Inventory, error) {
+	c, err := m.rtConn()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	links, err := c.dumpLinks()
+	if err != nil {
+		return nil, err
+	}
 	h, err := m.handle()
 	if err != nil {
 		return nil, err
 	}
 	defer h.Close()
-	links, err := retryDump(h.LinkList)
-	if err != nil {
-		return nil, err
-	}
 	addrs, err := retryDump(func() ([]netlink.Addr, error) { return h.AddrList(nil, unix.AF_INET) })
 	if err != nil {
 		return nil, err
 	}
-	inv := &inventory{byName: map[string]netlink.Link{}, byIndex: map[int]netlink.Link{}, addrs: map[int][]netip.Prefix{}}
-	for _, l := range links {
-		inv.byName[l.Attrs().Name] = l
-		inv.byIndex[l.Attrs().Index] = l
+	inv := &inventory{byName: make(map[string]*linkRecord, len(links)), byIndex: make(map[int32]*linkRecord, len(links)),
+		addrs: map[int][]netip.Prefix{}}
+	for i := range links {
+		l := &links[i]
+		inv.byName[l.name] = l
+		inv.byIndex[l.index] = l
 	}
 	for _, a := range addrs {
 		ip, ok := netip.AddrFromSlice(a.IP.To4())
@@ -67,21 +77,26 @@ func (inv *inventory) Exists(name string) bool {
 
 func (inv *inventory) BridgeReady(name string, addr netip.Prefix, mtu int) bool {
 	l, ok := inv.byName[name]
-	if !ok || l.Type() != "bridge" || l.Attrs().Flags&unix.IFF_UP == 0 {
+	if !ok || l.kind != "bridge" || l.flags&unix.IFF_UP == 0 {
 		return false
 	}
-	if mtu != 0 && l.Attrs().MTU != mtu {
+	if mtu != 0 && int(l.mtu) != mtu {
 		return false
 	}
-	have := inv.addrs[l.Attrs().Index]
+	have := inv.addrs[int(l.index)]
 	return len(have) == 1 && have[0] == addr
 }
 
 func (inv *inventory) VethOn(name, bridge string) bool {
 	l, ok := inv.byName[name]
-	if !ok {
+	if !ok || l.master == 0 {
 		return false
 	}
-	master, ok := inv.byIndex[l.Attrs().MasterIndex]
-	return ok && master.Attrs().Name == bridge
+	master, ok := inv.byIndex[l.master]
+	return ok && master.name == bridge
+}
+
+func (inv *inventory) RouteLocalnet(name string) bool {
+	l, ok := inv.byName[name]
+	return ok && l.routeLocalnet == 1
 }

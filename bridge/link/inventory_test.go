@@ -30,6 +30,18 @@ func TestInventory(t *testing.T) {
 	if inv.BridgeReady("nbt-inv0", bridgeAddr, 0) {
 		t.Errorf("a veth counted as a bridge")
 	}
+	if inv.RouteLocalnet(cfg.Bridge) {
+		t.Errorf("RouteLocalnet of a new bridge is true")
+	}
+	if err := f.m.EnableRouteLocalnet(cfg.Bridge); err != nil {
+		t.Fatal(err)
+	}
+	if inv, err = f.m.Inventory(); err != nil {
+		t.Fatal(err)
+	}
+	if !inv.RouteLocalnet(cfg.Bridge) || inv.RouteLocalnet("nbt-none") {
+		t.Errorf("RouteLocalnet is wrong after EnableRouteLocalnet")
+	}
 	if !inv.VethOn("nbt-inv0", cfg.Bridge) || inv.VethOn("nbt-inv0", "other") || inv.VethOn("nbt-none", cfg.Bridge) {
 		t.Errorf("VethOn is wrong")
 	}

@@ -1,6 +1,7 @@
 package link
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -82,17 +83,28 @@ func (c *rtConn) round(reqs []*nl.NetlinkRequest, answers []error) error {
 	return nil
 }
 
-// linkIndexes dumps the namespace's links and returns the index of each one
-// named in want. It is a dump because a new link's index is not in its ack
-// (before Linux 6.3, which honours NLM_F_ECHO); one dump is cheaper than a
-// lookup per link.
-func (c *rtConn) linkIndexes(want map[string]bool) (map[string]linkInfo, error) {
+// linkRecord is what nftbridge reads of a link from a dump.
+type linkRecord struct {
+	name          string
+	kind          string // IFLA_INFO_KIND: "bridge", "veth"…; "" for none
+	index, master int32
+	flags, mtu    uint32
+	// routeLocalnet is net.ipv4.conf.<name>.route_localnet; -1 when the
+	// dump did not say (no IPv4 on the link).
+	routeLocalnet int
+}
+
+// dumpLinks dumps every link of the namespace, retrying a dump the kernel
+// says was interrupted. It decodes only the attributes of linkRecord:
+// netlink.LinkList decodes everything and was most of a restore's
+// inventory.
+func (c *rtConn) dumpLinks() ([]linkRecord, error) {
 	var (
-		out map[string]linkInfo
+		out []linkRecord
 		err error
 	)
 	for range dumpAttempts {
-		out, err = c.dumpLinks(want)
+		out, err = c.dumpLinksOnce()
 		if !errors.Is(err, netlink.ErrDumpInterrupted) {
 			break
 		}
@@ -100,19 +112,13 @@ func (c *rtConn) linkIndexes(want map[string]bool) (map[string]linkInfo, error) 
 	return out, err
 }
 
-// linkInfo is what CreateBridges needs to know of a link it created.
-type linkInfo struct {
-	index int32
-	mtu   uint32
-}
-
-func (c *rtConn) dumpLinks(want map[string]bool) (map[string]linkInfo, error) {
+func (c *rtConn) dumpLinksOnce() ([]linkRecord, error) {
 	req := nl.NewNetlinkRequest(unix.RTM_GETLINK, unix.NLM_F_DUMP)
 	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
 	if err := c.sock.Send(req); err != nil {
 		return nil, fmt.Errorf("dump links: %w", err)
 	}
-	out := make(map[string]linkInfo, len(want))
+	var out []linkRecord
 	interrupted := false
 	for {
 		msgs, _, err := c.sock.Receive()
@@ -136,42 +142,78 @@ func (c *rtConn) dumpLinks(want map[string]bool) (map[string]linkInfo, error) {
 				}
 				return nil, errors.New("dump links: short error")
 			case unix.RTM_NEWLINK:
-				if name, info, ok := parseLink(msg.Data); ok && want[name] {
-					out[name] = info
+				if l, ok := parseLink(msg.Data); ok {
+					out = append(out, l)
 				}
 			}
 		}
 	}
 }
 
-// parseLink reads the name, index and MTU of an RTM_NEWLINK message body
-// without decoding the rest of it.
-func parseLink(data []byte) (string, linkInfo, bool) {
+// parseLink decodes an RTM_NEWLINK message body into a linkRecord.
+func parseLink(data []byte) (linkRecord, bool) {
 	if len(data) < unix.SizeofIfInfomsg {
-		return "", linkInfo{}, false
+		return linkRecord{}, false
 	}
-	info := linkInfo{index: int32(binary.NativeEndian.Uint32(data[4:8]))}
-	var name string
-	for attrs := data[unix.SizeofIfInfomsg:]; len(attrs) >= unix.SizeofRtAttr; {
-		l := int(binary.NativeEndian.Uint16(attrs[0:2]))
-		if l < unix.SizeofRtAttr || l > len(attrs) {
-			break
-		}
-		value := attrs[unix.SizeofRtAttr:l]
-		switch binary.NativeEndian.Uint16(attrs[2:4]) {
+	l := linkRecord{index: int32(binary.NativeEndian.Uint32(data[4:8])),
+		flags: binary.NativeEndian.Uint32(data[8:12]), routeLocalnet: -1}
+	forEachAttr(data[unix.SizeofIfInfomsg:], func(typ uint16, value []byte) {
+		switch typ {
 		case unix.IFLA_IFNAME:
-			if n := len(value); n > 0 && value[n-1] == 0 {
-				value = value[:n-1]
-			}
-			name = string(value)
+			l.name = string(bytes.TrimRight(value, "\x00"))
 		case unix.IFLA_MTU:
-			if len(value) >= 4 {
-				info.mtu = binary.NativeEndian.Uint32(value)
-			}
+			l.mtu = nativeUint32(value)
+		case unix.IFLA_MASTER:
+			l.master = int32(nativeUint32(value))
+		case unix.IFLA_LINKINFO:
+			forEachAttr(value, func(typ uint16, value []byte) {
+				if typ == nl.IFLA_INFO_KIND {
+					l.kind = string(bytes.TrimRight(value, "\x00"))
+				}
+			})
+		case unix.IFLA_AF_SPEC:
+			l.routeLocalnet = routeLocalnet(value)
 		}
-		attrs = attrs[min(rtaAlign(l), len(attrs)):]
+	})
+	return l, l.name != ""
+}
+
+// routeLocalnet reads route_localnet from IFLA_AF_SPEC: the kernel dumps
+// an interface's IPv4 settings as IFLA_INET_CONF, an array of u32 indexed
+// by IPV4_DEVCONF_* minus one.
+func routeLocalnet(afSpec []byte) int {
+	value := -1
+	forEachAttr(afSpec, func(family uint16, attrs []byte) {
+		if family != unix.AF_INET {
+			return
+		}
+		forEachAttr(attrs, func(typ uint16, conf []byte) {
+			if at := (ipv4DevconfRouteLocalnet - 1) * 4; typ == unix.IFLA_INET_CONF && len(conf) >= at+4 {
+				value = int(binary.NativeEndian.Uint32(conf[at:]))
+			}
+		})
+	})
+	return value
+}
+
+// forEachAttr calls fn with the type (without the nested and byte-order
+// flags) and value of each netlink attribute in b.
+func forEachAttr(b []byte, fn func(typ uint16, value []byte)) {
+	for len(b) >= unix.SizeofRtAttr {
+		l := int(binary.NativeEndian.Uint16(b[0:2]))
+		if l < unix.SizeofRtAttr || l > len(b) {
+			return
+		}
+		fn(binary.NativeEndian.Uint16(b[2:4])&^(unix.NLA_F_NESTED|unix.NLA_F_NET_BYTEORDER), b[unix.SizeofRtAttr:l])
+		b = b[min(rtaAlign(l), len(b)):]
 	}
-	return name, info, name != ""
+}
+
+func nativeUint32(b []byte) uint32 {
+	if len(b) < 4 {
+		return 0
+	}
+	return binary.NativeEndian.Uint32(b)
 }
 
 func rtaAlign(l int) int { return (l + unix.RTA_ALIGNTO - 1) &^ (unix.RTA_ALIGNTO - 1) }
