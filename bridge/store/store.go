@@ -154,8 +154,10 @@ func (s *Store) writeTx(fn func(tx *bolt.Tx, created bool) (commit bool, err err
 	return nil
 }
 
-// Snapshot opens the store at path, reads a copy of the whole state and
-// closes it again.
+// Snapshot opens the store at path, reads the whole state and closes it
+// again. The state is the caller's: it was decoded for this call alone, so
+// it is not copied (a copy of 10,000 endpoints was a tenth of a restore's
+// store read).
 func Snapshot(path string, timeout time.Duration) (*State, error) {
 	s, err := Open(path, timeout)
 	if err != nil {
@@ -164,7 +166,7 @@ func Snapshot(path string, timeout time.Duration) (*State, error) {
 	defer s.Close()
 	var out *State
 	err = s.View(func(st *State) error {
-		out = st.Clone()
+		out = st // readState decoded it for this call: nobody else has it
 		return nil
 	})
 	return out, err
