@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -108,6 +110,7 @@ func runRestore(a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	restoreGC()
 	start := time.Now()
 	rep, err := eng.Restore()
 	if err != nil {
@@ -120,4 +123,19 @@ func runRestore(a *app, args []string) error {
 		a.log.Warn("endpoint's namespace is gone; its elements stay until `endpoint rm`", "endpoint", m)
 	}
 	return nil
+}
+
+// restoreGC makes the garbage collector of this short-lived process lazier:
+// a restore of 10,000 endpoints allocates ~70 MB of short-lived records,
+// elements and netlink messages over a live heap of ~25 MB, and collecting
+// at the default GOGC=100 was a sixth of its CPU. Collecting at 5x the live
+// heap, with a 64 MiB soft limit, keeps the peak RSS near 55 MiB. GOGC or
+// GOMEMLIMIT in the environment win.
+func restoreGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(64 << 20)
+	}
 }
