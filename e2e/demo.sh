@@ -74,7 +74,7 @@ expect_ok "$OUT" udp 10.210.0.1:5353       # published UDP
 expect_blocked "$OUT" tcp 10.210.0.1:9090  # bound to 127.0.0.1 only
 expect_ok "$HOST" tcp 127.0.0.1:9090       # ...which the host itself reaches
 ip -n "$OUT" route add 172.30.0.0/24 via 10.210.0.1
-expect_blocked "$OUT" tcp 172.30.0.2:80    # direct routing to a container: DIRECT-ACCESS
+expect_blocked "$OUT" tcp 172.30.0.2:80    # direct routing to a container: INBOUND-DROP
 expect_blocked "$INTRUDER" tcp 172.30.0.2:80   # another network: ISOLATION
 expect_ok "$INTRUDER" tcp 10.210.0.1:8080  # ...but its published port, via the host: hairpin
 expect_ok "$WEB" tcp 10.210.0.2:7000       # outbound, masqueraded: the outside sees 10.210.0.1

@@ -108,8 +108,8 @@ func (w *flowWorld) unpublished(t *testing.T) {
 		blocked(w.outside, "udp", hostPort(hostAddr, 5354), echo.Refused))
 }
 
-// The outside routes 172.16.0.0/12 to the host. Published ports are dropped
-// by DIRECT-ACCESS in raw prerouting, the rest by INBOUND-DROP: timeouts.
+// The outside routes 172.16.0.0/12 to the host. Published or not, a port
+// addressed directly is new traffic without DNAT: INBOUND-DROP, timeouts.
 func (w *flowWorld) directAccess(t *testing.T) {
 	w.expectAllBlocked(t,
 		blocked(w.outside, "tcp", hostPort(w.webAddr, 80), echo.Timeout),

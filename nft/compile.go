@@ -202,10 +202,10 @@ func sortElements(s *Set) {
 func staticChains() []*Chain {
 	return []*Chain{
 		{Name: ChainUser, UserOwned: true},
-		rawPreroutingChain(),
 		natChain(ChainNATPrerouting, "prerouting"),
 		natChain(ChainNATOutput, "output"),
 		forwardChain(),
+		inputChain(),
 		natPostroutingChain(),
 	}
 }
@@ -218,24 +218,21 @@ var (
 func in(f Field, set string) Lookup    { return Lookup{Key: []Field{f}, Set: set} }
 func notIn(f Field, set string) Lookup { return Lookup{Key: []Field{f}, Set: set, Negate: true} }
 
-func rawPreroutingChain() *Chain {
+// inputChain guards the host's loopback services. route_localnet is on
+// for our bridges (loopback-bound ports need it), so a packet from a
+// container to 127/8 is delivered locally. LOOPBACK-SPOOF in the NAT chain
+// drops such connections at their first packet; this catches what NAT
+// chains never see (invalid and untracked packets). It sits on the input
+// hook, which only packets for the host traverse: forwarded traffic never
+// pays for it. Conntrack replies (established, related) pass: those of a
+// LOOPBACK-MASQ connection arrive from a bridge de-NATed to 127.0.0.1.
+func inputChain() *Chain {
 	return &Chain{
-		Name: ChainRawPrerouting,
-		Hook: &Hook{Type: "filter", Hook: "prerouting", Priority: PriorityRaw},
+		Name: ChainInput,
+		Hook: &Hook{Type: "filter", Hook: "input", Priority: PriorityFilter},
 		Rules: []Rule{
-			// route_localnet is on for our bridges (loopback-bound ports
-			// need it); never let a container address the host's loopback.
-			{Comment: TagLoopbackSpoof, Exprs: []Expr{in(FieldIIFName, SetBridges),
-				PrefixMatch{Field: FieldIPDaddr, Prefix: loopbackNet}, drop}},
-			// Docker 28's "DROP DIRECT ACCESS": from outside our bridges a
-			// published port is reachable only through DNAT (which happens
-			// later, so its destination is still a host address). Scoped to
-			// published ports, not every container address: this chain runs
-			// before conntrack, so it cannot tell a reply to a container
-			// whose network does not masquerade from an intruder. Other
-			// direct access is new traffic that INBOUND-DROP stops.
-			{Comment: TagDirectAccess, Exprs: []Expr{notIn(FieldIIFName, SetBridges),
-				Lookup{Key: []Field{FieldIPDaddr, FieldL4Proto, FieldTHDport}, Set: SetPublished}, drop}},
+			{Comment: TagLoopbackInput, Exprs: []Expr{PrefixMatch{Field: FieldIPDaddr, Prefix: loopbackNet},
+				in(FieldIIFName, SetBridges), CtStateIn{States: []string{"invalid", "new", "untracked"}}, drop}},
 		},
 	}
 }
@@ -244,17 +241,29 @@ func rawPreroutingChain() *Chain {
 func tcpOrUDP() ProtoIn { return ProtoIn{Protos: []uint8{ProtoTCP, ProtoUDP}} }
 
 func natChain(name, hook string) *Chain {
+	var rules []Rule
+	if hook == "prerouting" {
+		// Nothing from the network may open a connection to 127/8.
+		// Routing would drop it as martian (or, on our bridges with
+		// route_localnet, deliver it to the host's loopback services),
+		// but only after this hook: DNAT-IP would first translate it to a
+		// port published on 127.0.0.1 (CVE-2020-8558). The host's own
+		// loopback traffic never gets here: its NAT was settled in output.
+		// A drop in a NAT chain is final and the connection is never
+		// confirmed, so every packet of it meets this rule.
+		rules = append(rules, Rule{Comment: TagLoopbackSpoof,
+			Exprs: []Expr{PrefixMatch{Field: FieldIPDaddr, Prefix: loopbackNet}, drop}})
+	}
 	return &Chain{
 		Name: name,
 		Hook: &Hook{Type: "nat", Hook: hook, Priority: PriorityDstNAT},
-		Rules: []Rule{
+		Rules: append(rules,
 			// A lookup that misses ends the rule, not the chain: a port
 			// bound to one host address, then a port bound to all.
-			{Comment: TagDNATIP, Exprs: []Expr{FibDaddrLocal{}, tcpOrUDP(),
+			Rule{Comment: TagDNATIP, Exprs: []Expr{FibDaddrLocal{}, tcpOrUDP(),
 				DNATMap{Key: []Field{FieldL4Proto, FieldIPDaddr, FieldTHDport}, Map: MapPortDNATIP}}},
-			{Comment: TagDNAT, Exprs: []Expr{FibDaddrLocal{}, tcpOrUDP(),
-				DNATMap{Key: []Field{FieldL4Proto, FieldTHDport}, Map: MapPortDNAT}}},
-		},
+			Rule{Comment: TagDNAT, Exprs: []Expr{FibDaddrLocal{}, tcpOrUDP(),
+				DNATMap{Key: []Field{FieldL4Proto, FieldTHDport}, Map: MapPortDNAT}}}),
 	}
 }
 
@@ -281,6 +290,10 @@ func forwardChain() *Chain {
 				Lookup{Key: []Field{FieldIIFName, FieldOIFName}, Set: SetBridgePairs, Negate: true}, drop}},
 			// Before isolation: a published port is reachable from every
 			// network through a host address (hairpin across networks).
+			// Only through DNAT: routed straight to a container's address,
+			// the same port is new traffic that INBOUND-DROP stops (Docker
+			// 28's "DROP DIRECT ACCESS", here without a raw-priority chain
+			// that every packet, established or not, would have to walk).
 			{Comment: TagPublished, Exprs: []Expr{in(FieldOIFName, SetBridges), CtStatusDNAT{},
 				Lookup{Key: []Field{FieldIPDaddr, FieldL4Proto, FieldTHDport}, Set: SetPublished}, accept}},
 			// bridge . bridge is in bridge_pairs only for the same bridge,
@@ -289,7 +302,8 @@ func forwardChain() *Chain {
 				Lookup{Key: []Field{FieldIIFName, FieldOIFName}, Set: SetBridgePairs, Negate: true}, drop}},
 			{Comment: TagICC, Exprs: []Expr{VerdictMap{Key: []Field{FieldIIFName, FieldOIFName}, Map: MapICC}}},
 			{Comment: TagOutbound, Exprs: []Expr{in(FieldIIFName, SetBridges), accept}},
-			// Docker 28+: nothing else may enter a bridge network.
+			// Docker 28+: nothing else may enter a bridge network, neither
+			// an unpublished port nor a published one addressed directly.
 			{Comment: TagInbound, Exprs: []Expr{in(FieldOIFName, SetBridges), drop}},
 		},
 	}
@@ -306,8 +320,8 @@ func natPostroutingChain() *Chain {
 			{Comment: TagHairpin, Exprs: []Expr{CtStatusDNAT{},
 				Lookup{Key: []Field{FieldIPSaddr, FieldOIFName}, Set: SetEndpointHomes}, Masquerade{}}},
 			// The host reaching a port published on 127.0.0.1.
-			{Comment: TagLoopbackMasq, Exprs: []Expr{in(FieldOIFName, SetBridges),
-				PrefixMatch{Field: FieldIPSaddr, Prefix: loopbackNet}, Masquerade{}}},
+			{Comment: TagLoopbackMasq, Exprs: []Expr{PrefixMatch{Field: FieldIPSaddr, Prefix: loopbackNet},
+				in(FieldOIFName, SetBridges), Masquerade{}}},
 			{Comment: TagMasquerade, Exprs: []Expr{in(FieldIPSaddr, SetMasqSubnets),
 				notIn(FieldOIFName, SetBridges), Masquerade{}}},
 		},

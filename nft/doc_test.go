@@ -14,8 +14,8 @@ var updateDocs = flag.Bool("update-docs", false, "rewrite docs/ruleset.md from t
 // tagMeaning explains every rule tag for the generated reference.
 var tagMeaning = map[string]string{
 	TagUserHook:      "The admin's chain runs first (Docker's DOCKER-USER). Its accept or drop is final; return hands back to us.",
-	TagLoopbackSpoof: "Our bridges have route_localnet on (for 127.0.0.1-bound ports); a container may never address the host's loopback.",
-	TagDirectAccess:  "Routed straight to a published container port from outside the bridges, without DNAT: dropped before conntrack (Docker 28's DROP DIRECT ACCESS). Unpublished ports are dropped by INBOUND-DROP.",
+	TagLoopbackSpoof: "A new connection from the network to 127.0.0.0/8 is dropped before any DNAT: a port published on 127.0.0.1 stays the host's own (CVE-2020-8558), and route_localnet on our bridges opens nothing.",
+	TagLoopbackInput: "What NAT chains never see (invalid or untracked packets) from a bridge to 127.0.0.0/8 is dropped on its way into the host; conntrack replies to the host's own 127.0.0.1 connections pass.",
 	TagDNATIP:        "Traffic to a host address: protocol . address . port looks up the ports published on one host address.",
 	TagDNAT:          "Otherwise protocol . port looks up the ports published on every host address (0.0.0.0).",
 	TagEstablished:   "Every later packet of an accepted connection (and related traffic) is accepted at once, before any drop: a connection exists only because its first packet was let through.",
@@ -25,7 +25,7 @@ var tagMeaning = map[string]string{
 	TagInternalOut:   "Internal networks: nothing leaves except to the same bridge, not even to another network's published port.",
 	TagInternalIn:    "Internal networks: nothing enters except from the same bridge.",
 	TagOutbound:      "Bridge to the outside: accepted.",
-	TagInbound:       "Anything else into a bridge: dropped (Docker 28+).",
+	TagInbound:       "Anything else into a bridge: dropped (Docker 28+), including a published port addressed directly rather than through DNAT (Docker 28's DROP DIRECT ACCESS).",
 	TagHairpin:       "A container reaching a published port on its own bridge is masqueraded so the reply comes back through the host.",
 	TagLoopbackMasq:  "The host reaching a 127.0.0.1-bound port: the source is rewritten to the bridge address.",
 	TagMasquerade:    "Outbound traffic from masquerading subnets leaves with the host's address.",

@@ -20,10 +20,10 @@ const (
 
 	// ChainUser is the administrator's hook: created empty, never flushed.
 	ChainUser           = "user"
-	ChainRawPrerouting  = "raw_prerouting"
 	ChainNATPrerouting  = "nat_prerouting"
 	ChainNATOutput      = "nat_output"
 	ChainForward        = "forward"
+	ChainInput          = "input"
 	ChainNATPostrouting = "nat_postrouting"
 
 	SetBridges       = "bridges"        // every managed bridge
@@ -41,7 +41,7 @@ const (
 const (
 	TagUserHook      = "USER-HOOK"
 	TagLoopbackSpoof = "LOOPBACK-SPOOF"
-	TagDirectAccess  = "DIRECT-ACCESS"
+	TagLoopbackInput = "LOOPBACK-INPUT"
 	TagDNAT          = "DNAT"
 	TagDNATIP        = "DNAT-IP"
 	TagEstablished   = "ESTABLISHED"

@@ -15,8 +15,8 @@ type Packet struct {
 	Saddr, Daddr netip.Addr
 	Proto        uint8 // ProtoTCP or ProtoUDP
 	Sport, Dport uint16
-	// CtState is "new" (the default), "established" or "related". NAT
-	// chains run for new packets only.
+	// CtState is "new" (the default), "established", "related", "invalid"
+	// or "untracked". NAT chains run for new packets only.
 	CtState string
 	// CtDNAT is, for a packet of an existing connection, whether that
 	// connection was DNATed (ct status dnat). New packets learn it from the
@@ -72,8 +72,8 @@ const priorityConntrack = -200
 // Trace walks pkt through rs the way the kernel would and reports the
 // verdict, any NAT, and the rules that matched. It needs no kernel.
 //
-// A forwarded packet (IIF set) passes prerouting (raw, then dstnat),
-// routing (to the host: verdict "local"), forward and postrouting. A
+// A forwarded packet (IIF set) passes prerouting, routing (to the host:
+// input, then verdict "local"), forward and postrouting. A
 // locally generated one passes output, routing and postrouting. NAT chains
 // see only a connection's first packet. As with br_netfilter, traffic
 // between two containers on one bridge has IIF == OIF == the bridge.
@@ -123,9 +123,11 @@ func (p Packet) validate() error {
 		if p.CtDNAT || p.CtNATDst.IsValid() {
 			return fmt.Errorf("packet %v: CtDNAT and CtNATDst describe an existing connection, not a new one", p.Daddr)
 		}
-	case "established", "related":
+	case "established", "related", "invalid", "untracked":
+		// invalid: conntrack refused it (a stray TCP segment); untracked:
+		// someone's notrack rule. Neither passes a NAT chain.
 	default:
-		return fmt.Errorf("packet conntrack state %q: must be new, established or related", p.CtState)
+		return fmt.Errorf("packet conntrack state %q: must be new, established, related, invalid or untracked", p.CtState)
 	}
 	if p.CtNATDst.IsValid() && !p.CtNATDst.Addr().Is4() {
 		return fmt.Errorf("packet conntrack destination %v: must be IPv4", p.CtNATDst)
@@ -155,8 +157,11 @@ func (t *tracer) walkForward() error {
 		return err
 	}
 	if t.routeIsLocal() {
-		t.res.Verdict = VerdictLocal
 		t.res.Trail = append(t.res.Trail, fmt.Sprintf("routing: %v is local: input, not forwarded", t.pkt.Daddr))
+		if stop, err := t.runHook("input"); stop || err != nil {
+			return err
+		}
+		t.res.Verdict = VerdictLocal
 		return nil
 	}
 	if err := t.route(); err != nil {

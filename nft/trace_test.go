@@ -161,8 +161,7 @@ func TestTraceTrail(t *testing.T) {
 	}
 	rule := func(chain string, i int) string { return RuleString(rs.Chain(chain).Rules[i]) }
 	wantTrail := []string{
-		"raw_prerouting: no match, policy accept",
-		"nat_prerouting: DNAT → 172.18.0.2:80 [DNAT] {" + rule(ChainNATPrerouting, 1) + "}",
+		"nat_prerouting: DNAT → 172.18.0.2:80 [DNAT] {" + rule(ChainNATPrerouting, 2) + "}",
 		"routing: 172.18.0.2 via br-a",
 		"forward: jump user [USER-HOOK] {" + rule(ChainForward, 0) + "}",
 		"user: no match, return",
@@ -238,15 +237,15 @@ func TestTraceNoRoute(t *testing.T) {
 
 // TestTraceRawSeesNoConntrack: chains before priority -200 run before
 // conntrack, so an established packet is "invalid" there and has no ct
-// status. That is why DIRECT-ACCESS cannot exempt replies by ct state.
+// status. An administrator's raw chain gets that right in the tracer too.
 func TestTraceRawSeesNoConntrack(t *testing.T) {
 	rs := traceRuleset(t)
-	raw := rs.Chain(ChainRawPrerouting)
-	raw.Rules = append([]Rule{
-		userRule("RAW-ESTABLISHED", CtStateIn{States: []string{"established"}}, Verdict{Kind: Drop}),
-		userRule("RAW-DNAT", CtStatusDNAT{}, Verdict{Kind: Drop}),
-		userRule("RAW-INVALID", CtStateIn{States: []string{"invalid"}}),
-	}, raw.Rules...)
+	rs.Chains = append(rs.Chains, &Chain{Name: "admin_raw", Hook: &Hook{Type: "filter", Hook: "prerouting", Priority: PriorityRaw},
+		Rules: []Rule{
+			userRule("RAW-ESTABLISHED", CtStateIn{States: []string{"established"}}, Verdict{Kind: Drop}),
+			userRule("RAW-DNAT", CtStatusDNAT{}, Verdict{Kind: Drop}),
+			userRule("RAW-INVALID", CtStateIn{States: []string{"invalid"}}),
+		}})
 	res, err := Trace(rs, traceEnv(), established(tcp("uplink", outside, hostIP+":8080"), a1+":80", true))
 	if err != nil {
 		t.Fatal(err)
