@@ -9,6 +9,7 @@ import (
 
 	"github.com/nftbridge/nftbridge/bridge/link"
 	"github.com/nftbridge/nftbridge/bridge/store"
+	"github.com/nftbridge/nftbridge/nft"
 )
 
 // RestoreReport says what a restore had to rebuild.
@@ -31,6 +32,14 @@ func (e *Engine) Restore() (*RestoreReport, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Compiling is pure CPU and only reads st, as the link work below
+	// does; that is mostly waiting for the kernel (creating 1,000 bridges
+	// after a reboot): on a second core the ruleset is ready when it ends.
+	compiled := make(chan compileResult, 1)
+	go func() {
+		rs, err := Compile(st)
+		compiled <- compileResult{rs, err}
+	}()
 	rep := &RestoreReport{Networks: len(st.Networks), Endpoints: len(st.Endpoints)}
 	if len(st.Networks) > 0 {
 		if rep.Notes, err = e.cfg.Host.Prepare(); err != nil {
@@ -51,14 +60,19 @@ func (e *Engine) Restore() (*RestoreReport, error) {
 			return rep, err
 		}
 	}
-	rs, err := Compile(st)
-	if err != nil {
-		return rep, err
+	c := <-compiled
+	if c.err != nil {
+		return rep, c.err
 	}
-	if err := e.cfg.Firewall.Reconcile(rs); err != nil {
+	if err := e.cfg.Firewall.Reconcile(c.rs); err != nil {
 		return rep, fmt.Errorf("restore ruleset: %w", err)
 	}
 	return rep, nil
+}
+
+type compileResult struct {
+	rs  *nft.Ruleset
+	err error
 }
 
 // restoreNetworks makes every network's bridge right. Missing bridges are

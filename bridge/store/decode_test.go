@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -53,4 +54,25 @@ func FuzzDecodeEndpoint(f *testing.F) {
 	f.Add(canonical)
 	f.Add([]byte(`{"Ports":null,"Created":"2025-01-01T00:00:00Z"}`))
 	f.Fuzz(func(t *testing.T, data []byte) { checkDecodeLikeJSON(t, data) })
+}
+
+// A parallel decode reports the first bad record in key order, as a
+// sequential one does.
+func TestDecodeAllFirstError(t *testing.T) {
+	var keys, values [][]byte
+	for i := range 4000 {
+		keys = append(keys, fmt.Appendf(nil, "ep%04d", i))
+		values = append(values, fmt.Appendf(nil, `{"Name":"ep%04d"}`, i))
+	}
+	values[2100], values[3900] = []byte(`{"Addr":"bad"}`), []byte(`{`)
+	recs := make([]Endpoint, len(keys))
+	err := decodeAll("endpoints", keys, values, recs)
+	if err == nil || !strings.Contains(err.Error(), `decode endpoints record "ep2100"`) {
+		t.Fatalf("decodeAll = %v, want the error of ep2100", err)
+	}
+	values[2100] = []byte(`{"Name":"ep2100"}`)
+	values[3900] = values[2100]
+	if err := decodeAll("endpoints", keys, values, recs); err != nil || recs[3999].Name != "ep3999" {
+		t.Fatalf("decodeAll = %v, last record %+v", err, recs[3999])
+	}
 }
