@@ -158,7 +158,12 @@ func Compile(st *store.State) (*nft.Ruleset, error) {
 
 // Desired is the nft view of the stored state, in name order.
 func Desired(st *store.State) nft.Desired {
-	var d nft.Desired
+	d := nft.Desired{Networks: make([]nft.Network, 0, len(st.Networks)), Endpoints: make([]nft.Endpoint, 0, len(st.Endpoints))}
+	published := 0
+	for _, ep := range st.Endpoints {
+		published += len(ep.Ports)
+	}
+	d.Ports = make([]nft.Port, 0, published)
 	for _, name := range slices.Sorted(maps.Keys(st.Networks)) {
 		n := st.Networks[name]
 		d.Networks = append(d.Networks, nft.Network{Bridge: n.Bridge, Subnet: n.Subnet,

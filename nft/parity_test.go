@@ -50,7 +50,26 @@ func parityCases() map[string]Desired {
 				{Proto: ProtoTCP, HostPort: 53, Addr: addr("172.16.0.2"), ContainerPort: 53},
 			}},
 		"multiple networks": applyTestDesired(4, 3, 2),
+		"element order":     elementOrderDesired(),
 	}
+}
+
+// elementOrderDesired has keys whose order nft's listing decides in ways a
+// string sort would not: bridge names of different lengths, ports on both
+// sides of 256 and 32768, addresses across octet boundaries.
+func elementOrderDesired() Desired {
+	var d Desired
+	for i, name := range []string{"a", "zz", "nb-b", "nb-a9", "nb-a10", "br0"} {
+		n := applyTestNetwork(i, i%2 == 0, false, true)
+		n.Bridge = name
+		d.Networks = append(d.Networks, n)
+		for j, hostPort := range []uint16{7, 300, 8000, 49153} {
+			ep := Endpoint{Bridge: name, Addr: netip.AddrFrom4([4]byte{172, byte(16 + i), byte(j), byte(2 + 100*j)})}
+			d.Endpoints = append(d.Endpoints, ep)
+			d.Ports = append(d.Ports, Port{Proto: ProtoTCP, HostPort: hostPort + uint16(i), Addr: ep.Addr, ContainerPort: hostPort})
+		}
+	}
+	return d
 }
 
 // applyTestDesired is n networks (options varying), each with eps
@@ -88,6 +107,11 @@ func TestReconcileParity(t *testing.T) {
 				t.Fatalf("Reconcile: %v", err)
 			}
 			checkParity(t, ns, rs)
+			// Elements in the order nft lists them, so that `nftbridge
+			// ruleset` and `nft list table` read the same.
+			if got, want := ns.nft(t, "list", "table", "ip", TableName), Render(rs); got != want {
+				t.Errorf("nft list table differs from Render:\n%s", lineDiff(want, got))
+			}
 			for _, s := range rs.Sets {
 				got, err := a.ReadSet(s.Name)
 				if err != nil {

@@ -52,15 +52,36 @@ func renderSet(b *strings.Builder, s *Set, terse bool) {
 	}
 	if !terse && len(s.Elements) > 0 {
 		b.WriteString("\t\telements = { ")
+		perLine := elementsPerLine(s)
 		for i, e := range s.Elements {
-			if i > 0 {
+			switch {
+			case i == 0:
+			case i%perLine == 0:
 				b.WriteString(",\n\t\t\t     ")
+			default:
+				b.WriteString(", ")
 			}
 			b.WriteString(ElementString(s, e))
 		}
 		b.WriteString(" }\n")
 	}
 	b.WriteString("\t}\n")
+}
+
+// elementsPerLine is how many elements nft prints on one line: five numbers
+// (ports, protocols), two addresses, or one of anything else (names,
+// concatenations, map elements).
+func elementsPerLine(s *Set) int {
+	if len(s.Key) > 1 || s.IsMap() {
+		return 1
+	}
+	switch s.Key[0] {
+	case TypeInetService, TypeInetProto:
+		return 5
+	case TypeIPv4Addr:
+		return 2
+	}
+	return 1
 }
 
 func typeNames(types []Datatype) string {

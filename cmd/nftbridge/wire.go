@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nftbridge/nftbridge/bridge"
@@ -119,10 +120,21 @@ func runRestore(a *app, args []string) error {
 	a.log.Info("restored", "networks", rep.Networks, "endpoints", rep.Endpoints, "ports", rep.Ports,
 		"bridges_created", len(rep.BridgesCreated), "veths_reattached", len(rep.VethsReattached),
 		"veths_recreated", len(rep.VethsRecreated), "elapsed", time.Since(start).Round(time.Millisecond))
-	for _, m := range rep.Missing {
-		a.log.Warn("endpoint's namespace is gone; its elements stay until `endpoint rm`", "endpoint", m)
+	if len(rep.Missing) > 0 {
+		// One line, not one per endpoint: after a reboot that can be
+		// thousands, and the operator needs the count and a few names.
+		a.log.Warn("endpoints whose namespace is gone; their elements stay until `endpoint rm`",
+			"count", len(rep.Missing), "endpoints", someNames(rep.Missing, 10))
 	}
 	return nil
+}
+
+// someNames lists at most limit names, and how many more there are.
+func someNames(names []string, limit int) string {
+	if len(names) <= limit {
+		return strings.Join(names, " ")
+	}
+	return fmt.Sprintf("%s … (%d more)", strings.Join(names[:limit], " "), len(names)-limit)
 }
 
 // restoreGC makes the garbage collector of this short-lived process lazier:
