@@ -40,12 +40,15 @@ type Links interface {
 	DeleteVeth(hostName string) error
 	NetNSExists(spec string) error
 	EnableRouteLocalnet(bridge string) error
+	// EnableBridgeNetfilter sends traffic between one bridge's ports
+	// through the forward chain (networks with ICC off need it).
+	EnableBridgeNetfilter(bridge string) error
 	FlushConntrack(proto uint8, hostPort uint16, containerAddr netip.Addr) (uint, error)
 	Inventory() (link.Inventory, error)
 }
 
 // Host is what the engine asks of the host once per network change: IP
-// forwarding and br_netfilter. It reports what it changed.
+// forwarding. It reports what it changed.
 type Host interface {
 	Prepare() (notes []string, err error)
 }

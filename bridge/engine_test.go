@@ -122,6 +122,13 @@ func (l *fakeLinks) NetNSExists(spec string) error {
 	return nil
 }
 func (l *fakeLinks) EnableRouteLocalnet(string) error                       { return nil }
+func (l *fakeLinks) EnableBridgeNetfilter(bridge string) error {
+	if l.failOn == "netfilter:"+bridge {
+		return errors.New("fake: br_netfilter not loaded")
+	}
+	l.links[bridge] = "bridge+netfilter"
+	return nil
+}
 func (l *fakeLinks) FlushConntrack(uint8, uint16, netip.Addr) (uint, error) { return 0, nil }
 
 // Inventory of the fake: a bridge is never "ready", so restore always
@@ -325,5 +332,33 @@ func TestEngineFirewallFailureRollsBack(t *testing.T) {
 	}
 	if after := h.snapshot(t); !bytes.Equal([]byte(after), []byte(before)) {
 		t.Errorf("a failed kernel batch changed the store or left links:\nbefore %s\nafter  %s", before[len(before)-200:], after[len(after)-200:])
+	}
+}
+
+// TestICCOffNeedsBridgeNetfilter: a network with ICC off whose bridge cannot
+// get bridge netfilter is refused, naming the reason, and leaves nothing
+// behind; with it, only that bridge gets it.
+func TestICCOffNeedsBridgeNetfilter(t *testing.T) {
+	h := newHarness(t)
+	h.setup(t)
+	before := h.snapshot(t)
+	o := DefaultNetworkOptions("quiet")
+	o.ICC, o.Bridge = false, "nb-quiet"
+	h.links.failOn = "netfilter:nb-quiet"
+	_, err := h.eng.CreateNetwork(o)
+	if err == nil || !strings.Contains(err.Error(), `"quiet"`) || !strings.Contains(err.Error(), "ICC off needs bridge netfilter") {
+		t.Fatalf("error = %v, want one naming the network and bridge netfilter", err)
+	}
+	if after := h.snapshot(t); after != before {
+		t.Errorf("a refused network changed the store or left links")
+	}
+	h.links.failOn = ""
+	if _, err := h.eng.CreateNetwork(o); err != nil {
+		t.Fatal(err)
+	}
+	for name, kind := range h.links.links {
+		if (kind == "bridge+netfilter") != (name == "nb-quiet") {
+			t.Errorf("link %s is %s: only nb-quiet has ICC off", name, kind)
+		}
 	}
 }

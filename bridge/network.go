@@ -82,6 +82,13 @@ func (e *Engine) CreateNetwork(opts NetworkOptions) (*store.Network, error) {
 		if err := e.cfg.Links.EnableRouteLocalnet(n.Bridge); err != nil {
 			return undo, err
 		}
+		if !n.ICC {
+			// Without it, traffic between two containers of the bridge
+			// never meets the ICC rule: refuse rather than not enforce.
+			if err := e.cfg.Links.EnableBridgeNetfilter(n.Bridge); err != nil {
+				return undo, fmt.Errorf("ICC off needs bridge netfilter: %w", err)
+			}
+		}
 		st.Networks[n.Name] = n
 		created = n.Clone()
 		return undo, nil

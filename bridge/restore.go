@@ -22,6 +22,8 @@ type RestoreReport struct {
 	// (the store is the truth) until `endpoint rm`.
 	Missing []string
 	Notes   []string
+	// Warnings are what the restore could not do and went on without.
+	Warnings []string
 }
 
 // Restore rebuilds every bridge and the whole ruleset from the store: after
@@ -52,6 +54,15 @@ func (e *Engine) Restore() (*RestoreReport, error) {
 	}
 	if err := e.restoreNetworks(st, inv, rep); err != nil {
 		return rep, err
+	}
+	for _, name := range slices.Sorted(maps.Keys(st.Networks)) {
+		// A recreated bridge starts with bridge netfilter off. A failure
+		// is a note, not the end of the restore: every other rule holds.
+		if n := st.Networks[name]; !n.ICC {
+			if err := e.cfg.Links.EnableBridgeNetfilter(n.Bridge); err != nil {
+				rep.Warnings = append(rep.Warnings, fmt.Sprintf("network %q: ICC off is not enforced: %v", n.Name, err))
+			}
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(st.Endpoints)) {
 		ep := st.Endpoints[name]

@@ -43,6 +43,10 @@ func newFlowWorld(t *testing.T) *flowWorld {
 	w.int2, w.int2Addr = w.endpoint("n5", "int2")
 	w.mustNB("port", "publish", "web", "-p", "8080:80", "-p", "5353:53/udp", "-p", "127.0.0.1:9090:90")
 	w.mustNB("port", "publish", "other", "-p", "8082:80")
+	// nftbridge turns bridge netfilter on for n4's bridge alone. Turn the
+	// namespace-wide switch off (loading br_netfilter turns it on
+	// everywhere), so that every flow below proves it needs nothing more.
+	w.must(nsExec(w.host, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0"))
 	w.serve(w.web, []uint16{80, 81, 90}, []uint16{53})
 	for _, ns := range []string{w.peer, w.other, w.plain, w.iso1, w.iso2, w.int1, w.int2} {
 		w.serve(ns, []uint16{80, 81}, nil)
@@ -196,14 +200,19 @@ func (w *flowWorld) hostToContainers(t *testing.T) {
 	w.expectPeer(t, w.host, "tcp", hostPort(w.iso1Addr, 80), "172.24.0.1")
 }
 
-// nftbridge turns these on in its own namespace (all three are per
-// namespace on current kernels, bridge-nf-call-iptables included).
+// nftbridge turns these on in its own namespace: forwarding, route_localnet
+// on its bridges, and bridge netfilter only on the bridge with ICC off.
 func (w *flowWorld) hostSysctls(t *testing.T) {
-	for _, key := range []string{"net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables",
-		"net/ipv4/conf/nb" + w.id + "n1/route_localnet"} {
+	for _, key := range []string{"net/ipv4/ip_forward", "net/ipv4/conf/nb" + w.id + "n1/route_localnet"} {
 		res := nsExec(w.host, "cat", "/proc/sys/"+key)
 		if strings.TrimSpace(res.stdout) != "1" {
 			t.Errorf("host namespace %s: %v; want 1", key, res)
+		}
+	}
+	for bridge, want := range map[string]string{"n4": "nf_call_iptables 1", "n1": "nf_call_iptables 0"} {
+		res := ipIn(w.host, "-d", "link", "show", "nb"+w.id+bridge)
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("bridge of %s: want %q in %v", bridge, want, res)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package link
 import (
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -80,11 +81,29 @@ func TestSysctlsInNamespace(t *testing.T) {
 	if v, err := m.GetSysctl("net/ipv4/conf/nbt-br0/route_localnet"); err != nil || v != "1" {
 		t.Fatalf("route_localnet = %q, %v", v, err)
 	}
-	if err := m.EnsureBrNetfilter(); err != nil {
-		t.Fatalf("EnsureBrNetfilter: %v", err)
+	// Bridge netfilter goes on for this bridge only; the namespace-wide
+	// switch keeps whatever value it had.
+	if err := m.EnsureBridge("nbt-br1", netip.MustParsePrefix("172.31.0.1/16"), 0); err != nil {
+		t.Fatal(err)
 	}
-	if v, err := m.GetSysctl(sysctlBridgeNFIptables); err != nil || v != "1" {
-		t.Fatalf("bridge-nf-call-iptables = %q, %v", v, err)
+	if err := m.EnableBridgeNetfilter("nbt-br0"); err != nil {
+		t.Fatalf("EnableBridgeNetfilter: %v", err)
+	}
+	if err := m.EnableBridgeNetfilter("nbt-nope"); err == nil || !strings.Contains(err.Error(), `"nbt-nope" does not exist`) {
+		t.Errorf("EnableBridgeNetfilter of a missing bridge = %v, want an error naming it", err)
+	}
+	wholeBefore, err := m.GetSysctl(sysctlBridgeNFIptables)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for bridge, want := range map[string]string{"nbt-br0": "nf_call_iptables 1", "nbt-br1": "nf_call_iptables 0"} {
+		out, err := exec.Command("ip", "-n", ns.name, "-d", "link", "show", bridge).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), want) {
+			t.Errorf("ip -d link show %s: want %q in:\n%s (%v)", bridge, want, out, err)
+		}
+	}
+	if after, err := m.GetSysctl(sysctlBridgeNFIptables); err != nil || after != wholeBefore {
+		t.Errorf("bridge-nf-call-iptables went from %q to %q (%v); it is the host's", wholeBefore, after, err)
 	}
 
 	if after, err := GetSysctl(sysctlIPForward); err != nil || after != hostForwardBefore {

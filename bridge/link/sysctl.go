@@ -86,29 +86,25 @@ func (m *Manager) EnableRouteLocalnet(bridge string) error {
 	return err
 }
 
-// EnsureBrNetfilter makes bridged IPv4 traffic pass nftables' inet hooks
-// (net.bridge.bridge-nf-call-iptables=1), which inter-container isolation
-// on one bridge relies on. If the sysctl is missing it runs
-// `modprobe br_netfilter` first. It fails only if the sysctl still does not
-// exist or cannot be set.
-func (m *Manager) EnsureBrNetfilter() error {
+// ensureBrNetfilterLoaded makes sure the br_netfilter module is there (its
+// sysctl directory exists), running `modprobe br_netfilter` if not. It
+// never touches net.bridge.bridge-nf-call-iptables: that switch is the
+// host's; nftbridge turns bridge netfilter on per bridge.
+func (m *Manager) ensureBrNetfilterLoaded() error {
 	exists, err := m.sysctlExists(sysctlBridgeNFIptables)
-	if err != nil {
+	if err != nil || exists {
+		return err
+	}
+	// Loading a module is not per namespace, so this runs as is.
+	modprobeOut := loadBrNetfilter()
+	if exists, err = m.sysctlExists(sysctlBridgeNFIptables); err != nil {
 		return err
 	}
 	if !exists {
-		// Loading a module is not per namespace, so this runs as is.
-		modprobeOut := loadBrNetfilter()
-		if exists, err = m.sysctlExists(sysctlBridgeNFIptables); err != nil {
-			return err
-		}
-		if !exists {
-			return fmt.Errorf("sysctl %s does not exist and modprobe br_netfilter did not create it: %s",
-				sysctlBridgeNFIptables, modprobeOut)
-		}
+		return fmt.Errorf("br_netfilter is not loaded (no sysctl %s) and modprobe br_netfilter did not load it: %s",
+			sysctlBridgeNFIptables, modprobeOut)
 	}
-	_, err = m.SetSysctl(sysctlBridgeNFIptables, "1")
-	return err
+	return nil
 }
 
 func (m *Manager) sysctlExists(path string) (bool, error) {
@@ -157,10 +153,4 @@ func EnsureForwarding() (changed bool, err error) {
 // host namespace.
 func EnableRouteLocalnet(bridge string) error {
 	return New().EnableRouteLocalnet(bridge)
-}
-
-// EnsureBrNetfilter sets net.bridge.bridge-nf-call-iptables=1 in the host
-// namespace, loading br_netfilter first if needed.
-func EnsureBrNetfilter() error {
-	return New().EnsureBrNetfilter()
 }

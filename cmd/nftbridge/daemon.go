@@ -79,6 +79,9 @@ func (a *app) restoreAtStart(restore func() (*bridge.RestoreReport, error)) {
 	a.log.Info("restored", "networks", rep.Networks, "endpoints", rep.Endpoints, "ports", rep.Ports,
 		"bridges_created", len(rep.BridgesCreated), "veths_reattached", len(rep.VethsReattached),
 		"elapsed", time.Since(start).Round(time.Millisecond))
+	for _, w := range rep.Warnings {
+		a.log.Warn(w)
+	}
 	for _, m := range rep.Missing {
 		a.log.Debug("endpoint has no veth (not joined, or its container is gone)", "endpoint", m)
 	}

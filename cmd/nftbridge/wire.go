@@ -56,11 +56,6 @@ func (h *hostPrep) Prepare() ([]string, error) {
 	if changed {
 		notes = append(notes, "enabled net.ipv4.ip_forward")
 	}
-	if err := link.EnsureBrNetfilter(); err != nil {
-		// Without br_netfilter, traffic between containers of one bridge
-		// never reaches nftables: ICC off cannot be enforced.
-		notes = append(notes, "br_netfilter unavailable: --icc=false cannot be enforced: "+err.Error())
-	}
 	for _, n := range notes {
 		h.app.log.Warn(n)
 	}
@@ -120,6 +115,9 @@ func runRestore(a *app, args []string) error {
 	a.log.Info("restored", "networks", rep.Networks, "endpoints", rep.Endpoints, "ports", rep.Ports,
 		"bridges_created", len(rep.BridgesCreated), "veths_reattached", len(rep.VethsReattached),
 		"veths_recreated", len(rep.VethsRecreated), "elapsed", time.Since(start).Round(time.Millisecond))
+	for _, w := range rep.Warnings {
+		a.log.Warn(w)
+	}
 	if len(rep.Missing) > 0 {
 		// One line, not one per endpoint: after a reboot that can be
 		// thousands, and the operator needs the count and a few names.

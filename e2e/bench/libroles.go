@@ -18,18 +18,13 @@ import (
 	"github.com/nftbridge/nftbridge/ports"
 )
 
-// benchHost prepares the host the way the CLI's does (IP forwarding,
-// br_netfilter), so that library and CLI timings do the same work.
+// benchHost prepares the host the way the CLI's does (IP forwarding), so
+// that library and CLI timings do the same work.
 type benchHost struct{}
 
 func (benchHost) Prepare() ([]string, error) {
-	if _, err := link.EnsureForwarding(); err != nil {
-		return nil, err
-	}
-	if err := link.EnsureBrNetfilter(); err != nil {
-		return []string{err.Error()}, nil
-	}
-	return nil, nil
+	_, err := link.EnsureForwarding()
+	return nil, err
 }
 
 // openEngine wires an engine as cmd/nftbridge does, on stateDir/state.db.
