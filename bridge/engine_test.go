@@ -121,7 +121,7 @@ func (l *fakeLinks) NetNSExists(spec string) error {
 	}
 	return nil
 }
-func (l *fakeLinks) EnableRouteLocalnet(string) error                       { return nil }
+func (l *fakeLinks) EnableRouteLocalnet(string) error { return nil }
 func (l *fakeLinks) EnableBridgeNetfilter(bridge string) error {
 	if l.failOn == "netfilter:"+bridge {
 		return errors.New("fake: br_netfilter not loaded")
