@@ -198,6 +198,9 @@ func batchErrorHint(err error) string {
 		return "our table or one of its sets is missing; Reconcile rebuilds it"
 	case errors.Is(err, unix.ENOENT):
 		return "a rule refers to a chain or set that does not exist"
+	case errors.Is(err, unix.ENFILE) && elements:
+		return fmt.Sprintf("a set is full: nftbridge holds at most %d endpoints and %d published ports",
+			MaxEndpoints, MaxPublishedPorts)
 	}
 	return ""
 }

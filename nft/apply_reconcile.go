@@ -290,7 +290,7 @@ func sameChainDefinition(have, want *nftables.Chain) bool {
 // no-op: same flags, key and data. The kernel refuses anything else.
 func sameSetDefinition(have, want *nftables.Set) bool {
 	if have.IsMap != want.IsMap || have.Interval != want.Interval || have.Concatenation != want.Concatenation ||
-		have.Constant || have.HasTimeout || have.Dynamic ||
+		have.Constant || have.HasTimeout || have.Dynamic || have.Size != want.Size ||
 		have.KeyType.GetNFTMagic() != want.KeyType.GetNFTMagic() || have.KeyType.Bytes != want.KeyType.Bytes {
 		return false
 	}
@@ -310,6 +310,9 @@ func setDefinitionString(s *nftables.Set) string {
 	out := "type " + s.KeyType.Name
 	if s.IsMap {
 		out += " : " + s.DataType.Name
+	}
+	if s.Size > 0 {
+		out += fmt.Sprintf(" size %d", s.Size)
 	}
 	if s.Interval {
 		out += " flags interval"

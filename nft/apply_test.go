@@ -2,6 +2,7 @@ package nft
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -205,5 +206,50 @@ func TestStaleGenerationIsRefused(t *testing.T) {
 	}
 	if ok, err := a.TableExists(); err != nil || ok {
 		t.Errorf("TableExists after a refused batch = %v, %v", ok, err)
+	}
+}
+
+// TestSizedSets: a table from before sets had sizes is upgraded to sized
+// sets with its elements; a set that would overflow its size fails the
+// whole batch with a message saying so, and nothing changes.
+func TestSizedSets(t *testing.T) {
+	ns := newTestNetNS(t)
+	a := ns.applier(t)
+	ns.nftFile(t, `table ip nftbridge {
+	set published { type ipv4_addr . inet_proto . inet_service; elements = { 172.16.0.2 . tcp . 80 } }
+}
+`)
+	rs := mustCompile(t, applyTestDesired(2, 2, 2))
+	mustReconcile(t, a, rs)
+	checkParity(t, ns, rs)
+	if got := ns.nft(t, "list", "set", "ip", TableName, SetPublished); !strings.Contains(got, fmt.Sprintf("size %d", MaxPublishedPorts)) {
+		t.Errorf("published after the upgrade has no size %d:\n%s", MaxPublishedPorts, got)
+	}
+
+	before := ns.nft(t, "list", "ruleset")
+	small := mustCompile(t, applyTestDesired(2, 2, 2))
+	for _, s := range small.Sets {
+		if s.Name == SetEndpointHomes {
+			s.Size = 3 // it has 4 elements
+		}
+	}
+	err := a.Reconcile(small)
+	if err == nil || !strings.Contains(err.Error(), "a set is full") || !strings.Contains(err.Error(), "rolled back") {
+		t.Fatalf("Reconcile into a set too small = %v, want a rolled-back batch saying a set is full", err)
+	}
+	if after := ns.nft(t, "list", "ruleset"); after != before {
+		t.Errorf("a failed Reconcile changed the ruleset:\n%s", lineDiff(before, after))
+	}
+}
+
+// TestCompileRefusesMoreThanTheSetsHold: more endpoints or ports than the
+// sized sets hold is an error naming the count, before any kernel work.
+func TestCompileRefusesMoreThanTheSetsHold(t *testing.T) {
+	d := Desired{Networks: []Network{applyTestNetwork(0, true, false, true)}}
+	for i := range MaxEndpoints + 1 {
+		d.Endpoints = append(d.Endpoints, Endpoint{Bridge: "br-0", Addr: netip.AddrFrom4([4]byte{172, 16, byte(i >> 8), byte(i)})})
+	}
+	if _, err := Compile(d); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%d endpoints", MaxEndpoints+1)) {
+		t.Errorf("Compile of %d endpoints = %v, want an error naming the count", MaxEndpoints+1, err)
 	}
 }

@@ -23,7 +23,7 @@ func kernelSet(table *nftables.Table, s *Set) (*nftables.Set, error) {
 		return nil, fmt.Errorf("set %s key: %w", s.Name, err)
 	}
 	ks := &nftables.Set{Table: table, Name: s.Name, KeyType: key, Interval: s.Interval,
-		Concatenation: s.Interval && len(s.Key) > 1}
+		Concatenation: s.Interval && len(s.Key) > 1, Size: s.Size}
 	if s.IsMap() {
 		data, err := setDatatype(s.Data)
 		if err != nil {

@@ -47,6 +47,9 @@ func renderSet(b *strings.Builder, s *Set, terse bool) {
 		fmt.Fprintf(b, " : %s", typeNames(s.Data))
 	}
 	b.WriteString("\n")
+	if s.Size > 0 {
+		fmt.Fprintf(b, "\t\tsize %d\n", s.Size)
+	}
 	if s.Interval {
 		b.WriteString("\t\tflags interval\n")
 	}
