@@ -41,6 +41,10 @@ port is published after it on the same container.
   port and a masquerade — the least any conntrack-based port publishing costs. none → nat-floor is
   the price of stateful NAT itself; nat-floor → nftbridge is the price of nftbridge's own rules.
 
+The host namespace forwards with ` + "`net.bridge.bridge-nf-call-iptables=0`" + `: once br_netfilter is loaded it
+defaults to 1 in every new namespace and would tax every layout's traffic out of the container, plain
+forwarding's too. No network here has ICC off, so neither nftbridge nor Docker 28+ needs it.
+
 After loading a layout the benchmark flushes conntrack, checks that the measured port answers from
 outside and, for the three firewalls, that the container's own address does **not** (the
 direct-access block), so a layout that silently failed to load cannot be measured.
