@@ -78,7 +78,7 @@ func TestSmoke(t *testing.T) {
 	for _, note := range res.Notes {
 		t.Errorf("problem recorded: %s", note)
 	}
-	for _, layout := range Layouts() {
+	for _, layout := range append(Layouts(), LayoutNftbridgeN1P1, LayoutFloor) {
 		for _, metric := range Metrics() {
 			if s := res.Find(2, 3, layout, metric); s == nil || len(s.Samples) != 1 || s.Samples[0] <= 0 {
 				t.Errorf("%s %s: no positive measurement: %+v", layout, metric, s)
@@ -93,7 +93,8 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## Targets", "## Data plane", "## Control plane", "PASS"} {
+	for _, want := range []string{"## Targets", "## Data plane", "## Control plane", "PASS",
+		"holding N=1, P=1 on the same topology", "each over plain forwarding at its point"} {
 		if !strings.Contains(string(report), want) {
 			t.Errorf("report lacks %q", want)
 		}

@@ -14,6 +14,12 @@ const (
 	LayoutLegacy    = "docker-iptables-legacy"
 	LayoutIptNFT    = "docker-iptables-nft"
 	LayoutNftbridge = "nftbridge"
+	// LayoutNftbridgeN1P1 (diagnostic, largest point only) is nftbridge
+	// holding just the measured network and its ports, on the same
+	// topology and interleaved with the others: nftbridge's own figure at
+	// N=1, P=1 without the machine's drift between points, the flat
+	// reference.
+	LayoutNftbridgeN1P1 = "nftbridge-n1p1"
 )
 
 // Layouts is every layout, in report order.
@@ -26,6 +32,7 @@ type Point struct {
 	N, P      int
 	Plan      *Plan
 	StateDir  string // nftbridge store for the main stack
+	N1P1Dir   string // nftbridge store with the measured network and endpoint only
 	RulesFile string // Docker's rules, for iptables-restore
 	FloorFile string // the nat-floor table, for nft -f
 }
@@ -38,9 +45,13 @@ func NewPoint(dir string, n, p int, real RealContainer) (*Point, error) {
 	}
 	pt := &Point{N: n, P: p, Plan: plan,
 		StateDir:  filepath.Join(dir, fmt.Sprintf("state-n%d-p%d", n, p)),
+		N1P1Dir:   filepath.Join(dir, fmt.Sprintf("state-n%d-p%d-n1p1", n, p)),
 		RulesFile: filepath.Join(dir, fmt.Sprintf("docker-n%d-p%d.rules", n, p)),
 		FloorFile: filepath.Join(dir, fmt.Sprintf("floor-n%d-p%d.nft", n, p))}
 	if err := WriteStore(pt.StateDir, plan, real); err != nil {
+		return nil, err
+	}
+	if err := WriteStore(pt.N1P1Dir, plan.MeasuredOnly(), real); err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(pt.RulesFile, []byte(DockerRules(plan)), 0o600); err != nil {
@@ -76,6 +87,8 @@ func (b *Bench) load(layout string, pt *Point) (Dest, error) {
 		_, err = Sh(st.Host, "iptables-nft-restore", pt.RulesFile)
 	case LayoutNftbridge:
 		_, err = Sh(st.Host, b.cfg.Nftbridge, "--state-dir", pt.StateDir, "restore")
+	case LayoutNftbridgeN1P1:
+		_, err = Sh(st.Host, b.cfg.Nftbridge, "--state-dir", pt.N1P1Dir, "restore")
 	case LayoutFloor:
 		_, err = Sh(st.Host, "nft", "-f", pt.FloorFile)
 	default:

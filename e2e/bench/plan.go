@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"slices"
 )
 
 // Ports and addresses every plan shares. The outside link uses 198.18.0.0/24
@@ -128,6 +129,15 @@ func addAddr(a netip.Addr, k int) netip.Addr {
 
 // Measured is the real container's endpoint.
 func (p *Plan) Measured() PlanEndpoint { return p.Endpoints[len(p.Endpoints)-1] }
+
+// MeasuredOnly is the plan cut down to the measured network and container,
+// with the same names, addresses and ports.
+func (p *Plan) MeasuredOnly() *Plan {
+	ep := p.Measured()
+	ep.Ports = slices.Clone(ep.Ports)
+	ep.Network = 0
+	return &Plan{Networks: []PlanNetwork{p.MeasuredNetwork()}, Endpoints: []PlanEndpoint{ep}}
+}
 
 // MeasuredNetwork is the real container's network.
 func (p *Plan) MeasuredNetwork() PlanNetwork { return p.Networks[p.Measured().Network] }

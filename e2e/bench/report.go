@@ -89,8 +89,10 @@ func writeDataPlane(b *strings.Builder, r *Results) {
 		"as a share of the median. Ratios are of medians.\n\n", r.Config.Runs, r.Config.Duration)
 	fmt.Fprintf(b, "![new connections per second against P](%s)\n\n![all data-plane metrics](%s)\n\n", ChartConn, ChartDataPlane)
 	layouts, others := Layouts(), []string{LayoutNone, LayoutLegacy, LayoutIptNFT}
-	if hasLayout(r, LayoutFloor) {
-		layouts, others = append(layouts, LayoutFloor), append(others, LayoutFloor)
+	for _, diag := range []string{LayoutNftbridgeN1P1, LayoutFloor} {
+		if hasLayout(r, diag) {
+			layouts, others = append(layouts, diag), append(others, diag)
+		}
 	}
 	for _, metric := range Metrics() {
 		fmt.Fprintf(b, "### %s\n\n| N | P |", metricTitle(metric))

@@ -37,6 +37,11 @@ port is published after it on the same container.
   flushed and checked empty between them.
 - *nftbridge*: the same networks, endpoints and ports written to an nftbridge store and programmed by
   ` + "`nftbridge restore`" + ` (the measured container's veth is re-attached by it).
+- *nftbridge-n1p1* (diagnostic, largest point only): nftbridge holding only the measured network and
+  its two ports, restored onto the same topology and interleaved with the other layouts. It is
+  nftbridge's own figure at N=1, P=1 without the machine's drift between points: the flat target
+  compares with it. The same target is also computed across points, each point's nftbridge figure
+  divided by plain forwarding measured beside it.
 - *nat-floor* (diagnostic, largest point only): a table with nothing but one DNAT rule per measured
   port and a masquerade — the least any conntrack-based port publishing costs. none → nat-floor is
   the price of stateful NAT itself; nat-floor → nftbridge is the price of nftbridge's own rules.

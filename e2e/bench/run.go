@@ -39,7 +39,7 @@ type Config struct {
 	SkipData    bool     // control plane only (development)
 	SkipControl bool     // data plane only (development)
 	Verbose     bool
-	Floor       bool // also measure the nat-floor layout at the largest point
+	Floor       bool // also measure the diagnostic layouts (nftbridge-n1p1, nat-floor) at the largest point
 
 	Log     io.Writer `json:"-"`
 	Command string    // the command line, for the report
@@ -179,6 +179,7 @@ func (b *Bench) dataPoint(ctx context.Context, n, p int) error {
 		return err
 	}
 	defer os.RemoveAll(pt.StateDir)
+	defer os.RemoveAll(pt.N1P1Dir)
 	defer os.Remove(pt.RulesFile)
 	defer os.Remove(pt.FloorFile)
 	b.res.addRuleCount(pt)
@@ -188,7 +189,7 @@ func (b *Bench) dataPoint(ctx context.Context, n, p int) error {
 		layouts = b.cfg.Layouts
 	}
 	if b.cfg.Floor && n == slices.Max(b.cfg.Networks) && p == slices.Max(b.cfg.Ports) {
-		layouts = append(slices.Clone(layouts), LayoutFloor)
+		layouts = append(slices.Clone(layouts), LayoutNftbridgeN1P1, LayoutFloor)
 	}
 	for r := 0; r < b.cfg.Runs; r++ {
 		for i := range layouts {
