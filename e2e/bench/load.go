@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // LoadResult is what a load generator did inside its measurement window
@@ -118,6 +120,39 @@ func tcpSocket() (int, error) {
 
 var errShortReply = errors.New("no reply byte")
 
+// connect is a blocking connect(2) that survives a signal. Go's runtime
+// preempts threads with SIGURG, and a connect it interrupts (EINTR) goes on
+// in the kernel: wait until the socket is writable and read the outcome
+// instead of failing (a run at N=1000 lost a layout to it once).
+func connect(fd int, sa syscall.Sockaddr) error {
+	err := syscall.Connect(fd, sa)
+	if !errors.Is(err, syscall.EINTR) {
+		return err
+	}
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	for {
+		n, err := unix.Poll(pfd, 1000)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return syscall.ETIMEDOUT
+		}
+		break
+	}
+	soErr, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
+	if err != nil {
+		return err
+	}
+	if soErr != 0 {
+		return syscall.Errno(soErr)
+	}
+	return nil
+}
+
 // exchange sends one byte and waits for one back.
 func exchange(fd int, buf []byte) error {
 	if _, err := syscall.Write(fd, buf[:1]); err != nil {
@@ -141,7 +176,7 @@ func crrOnce(sa *syscall.SockaddrInet4, buf []byte) error {
 		return err
 	}
 	defer syscall.Close(fd)
-	if err := syscall.Connect(fd, sa); err != nil {
+	if err := connect(fd, sa); err != nil {
 		return err
 	}
 	return exchange(fd, buf)
@@ -175,7 +210,7 @@ func roleRR(args []string) error {
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := syscall.Connect(fd, sa); err != nil {
+		if err := connect(fd, sa); err != nil {
 			syscall.Close(fd)
 			return nil, nil, fmt.Errorf("connect: %w", err)
 		}
@@ -230,7 +265,7 @@ func probeTCP(addr string, timeout time.Duration) error {
 	tv := syscall.NsecToTimeval(timeout.Nanoseconds())
 	_ = syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &tv)
 	_ = syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
-	if err := syscall.Connect(fd, &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}); err != nil {
+	if err := connect(fd, &syscall.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}); err != nil {
 		return fmt.Errorf("connect %s: %w", addr, err)
 	}
 	if err := exchange(fd, make([]byte, 8)); err != nil {
