@@ -9,7 +9,6 @@ import (
 
 	"github.com/nftbridge/nftbridge/bridge/link"
 	"github.com/nftbridge/nftbridge/bridge/store"
-	"github.com/nftbridge/nftbridge/nft"
 )
 
 // RestoreReport says what a restore had to rebuild.
@@ -29,31 +28,35 @@ type RestoreReport struct {
 // Restore rebuilds every bridge and the whole ruleset from the store: after
 // a reboot, a deleted bridge or an `nft flush ruleset`. The user chain keeps
 // its rules if it still exists. The store is only read.
+//
+// The ruleset is compiled and applied on a second goroutine while the
+// bridges are made right: the two take different kernel locks, so after a
+// reboot, when 1,000 bridges have to be created, neither waits for the
+// other. Forwarding is turned on, bridge netfilter set and containers
+// plugged back in only once the ruleset holds, so no packet crosses a
+// restored network unfiltered.
 func (e *Engine) Restore() (*RestoreReport, error) {
 	st, err := e.State()
 	if err != nil {
 		return nil, err
 	}
-	// Compiling is pure CPU and only reads st, as the link work below
-	// does; that is mostly waiting for the kernel (creating 1,000 bridges
-	// after a reboot): on a second core the ruleset is ready when it ends.
-	compiled := make(chan compileResult, 1)
-	go func() {
-		rs, err := Compile(st)
-		compiled <- compileResult{rs, err}
-	}()
+	applied := make(chan error, 1)
+	go func() { applied <- e.applyRuleset(st) }()
 	rep := &RestoreReport{Networks: len(st.Networks), Endpoints: len(st.Endpoints)}
+	inv, err := e.cfg.Links.Inventory()
+	if err == nil {
+		err = e.restoreNetworks(st, inv, rep)
+	}
+	if rulesErr := <-applied; rulesErr != nil {
+		return rep, errors.Join(rulesErr, err)
+	}
+	if err != nil {
+		return rep, err
+	}
 	if len(st.Networks) > 0 {
 		if rep.Notes, err = e.cfg.Host.Prepare(); err != nil {
-			return nil, err
+			return rep, err
 		}
-	}
-	inv, err := e.cfg.Links.Inventory()
-	if err != nil {
-		return nil, err
-	}
-	if err := e.restoreNetworks(st, inv, rep); err != nil {
-		return rep, err
 	}
 	for _, name := range slices.Sorted(maps.Keys(st.Networks)) {
 		// A recreated bridge starts with bridge netfilter off. A failure
@@ -71,19 +74,19 @@ func (e *Engine) Restore() (*RestoreReport, error) {
 			return rep, err
 		}
 	}
-	c := <-compiled
-	if c.err != nil {
-		return rep, c.err
-	}
-	if err := e.cfg.Firewall.Reconcile(c.rs); err != nil {
-		return rep, fmt.Errorf("restore ruleset: %w", err)
-	}
 	return rep, nil
 }
 
-type compileResult struct {
-	rs  *nft.Ruleset
-	err error
+// applyRuleset compiles st and makes the kernel's table match it.
+func (e *Engine) applyRuleset(st *store.State) error {
+	rs, err := Compile(st)
+	if err != nil {
+		return err
+	}
+	if err := e.cfg.Firewall.Reconcile(rs); err != nil {
+		return fmt.Errorf("restore ruleset: %w", err)
+	}
+	return nil
 }
 
 // restoreNetworks makes every network's bridge right. Missing bridges are

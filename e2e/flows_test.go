@@ -141,6 +141,14 @@ func (w *flowWorld) iccOff(t *testing.T) {
 		blocked(w.iso1, "tcp", hostPort(w.iso2Addr, 80), echo.Timeout),
 		blocked(w.iso2, "tcp", hostPort(w.iso1Addr, 80), echo.Timeout))
 	w.expectPeer(t, w.iso1, "tcp", hostPort(outsideAddr, outsideTCP), hostAddr)
+	// The table filters IPv4 only, and IPv6 link-local addresses need no
+	// router: members with IPv6 on could talk past ICC off. IPv6 is off on
+	// every interface of the network, so they have none.
+	for ns, dev := range map[string]string{w.iso1: "eth0", w.iso2: "eth0", w.host: "nb" + w.id + "n4"} {
+		if res := ipIn(ns, "-6", "addr", "show", "dev", dev); res.code != 0 || strings.TrimSpace(res.stdout) != "" {
+			t.Errorf("%s in %s has IPv6 addresses (or none could be listed): %v", dev, ns, res)
+		}
+	}
 }
 
 // No way in or out of an internal network, except between its members, and

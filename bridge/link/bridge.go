@@ -11,7 +11,8 @@ import (
 
 // EnsureBridge creates the Linux bridge name, or adopts an existing one, and
 // leaves it up with exactly one IPv4 address, addr (gateway/prefix length),
-// and the given MTU (0 keeps the kernel's default or the current value). It
+// IPv6 off (see disableIPv6) and the given MTU (0 keeps the kernel's
+// default or the current value). It
 // is idempotent. Other IPv4 addresses on the bridge are removed. If it
 // created the bridge and a later step fails, the bridge is deleted again.
 func (m *Manager) EnsureBridge(name string, addr netip.Prefix, mtu int) error {
@@ -32,6 +33,12 @@ func (m *Manager) EnsureBridge(name string, addr netip.Prefix, mtu int) error {
 	br, created, err := ensureBridgeLink(h, name, mtu)
 	if err != nil {
 		return err
+	}
+	if _, err := disableIPv6(m.ns, name); err != nil {
+		if created {
+			err = errors.Join(err, deleteLink(h, br, "bridge"))
+		}
+		return fmt.Errorf("configure bridge %q: %w", name, err)
 	}
 	if err := configureBridge(h, br, addr, mtu); err != nil {
 		if created {

@@ -98,6 +98,7 @@ func checkBridge(t *testing.T, ns *testNS, name string, mtu int, addrs []string)
 	if got := ns.addrs(t, br); !reflect.DeepEqual(got, addrs) {
 		t.Errorf("bridge %s addresses = %v, want %v", name, got, addrs)
 	}
+	ns.checkIPv6Off(t, name)
 }
 
 func TestEnsureBridgeErrors(t *testing.T) {

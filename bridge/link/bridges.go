@@ -34,11 +34,13 @@ func (e *BridgeError) Error() string { return e.Err.Error() }
 func (e *BridgeError) Unwrap() error { return e.Err }
 
 // CreateBridges creates bridges that do not exist yet and leaves each as
-// EnsureBridge and EnableRouteLocalnet would: up, with its address as its
-// only IPv4 address, its MTU, and route_localnet=1. It is for a restore of
-// many networks: the requests are pipelined on one netlink socket in three
-// rounds (create up, one link dump for the indexes, address and
-// route_localnet) instead of seven round trips and a /proc write per bridge. A bridge that
+// EnsureBridge and EnableRouteLocalnet would: IPv6 off, up, with its
+// address as its only IPv4 address, its MTU, and route_localnet=1. It is
+// for a restore of many networks: the requests are pipelined on one netlink
+// socket in three rounds (create down, one link dump for the indexes,
+// address and route_localnet and up) instead of seven round trips and a
+// /proc write per bridge; between the first two rounds IPv6 is disabled on
+// each, which has to happen before it is up. A bridge that
 // someone else created meanwhile (EEXIST) is adopted with EnsureBridge and
 // not counted as created. If anything fails, every bridge this call created
 // is deleted again and the error is a *BridgeError naming the first bridge,
@@ -58,6 +60,11 @@ func (m *Manager) CreateBridges(specs []BridgeSpec) ([]string, error) {
 	}
 	defer c.Close()
 	created, adopt, err := createBridgeLinks(c, specs)
+	if err == nil {
+		if name, ipv6Err := disableIPv6(m.ns, specNames(created)...); ipv6Err != nil {
+			err = &BridgeError{Bridge: name, Err: ipv6Err}
+		}
+	}
 	if err == nil {
 		err = configureNewBridges(c, created)
 	}
@@ -116,12 +123,10 @@ func createBridgeLinks(c *rtConn, specs []BridgeSpec) (created, exist []BridgeSp
 }
 
 // newBridgeRequest is what netlink.LinkAdd sends for a bridge with
-// NewLinkAttrs, plus IFF_UP so that no separate "set up" is needed.
+// NewLinkAttrs: the bridge is down until setLinkRequest.
 func newBridgeRequest(s BridgeSpec) *nl.NetlinkRequest {
 	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
-	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
-	msg.Flags, msg.Change = unix.IFF_UP, unix.IFF_UP
-	req.AddData(msg)
+	req.AddData(nl.NewIfInfomsg(unix.AF_UNSPEC))
 	req.AddData(nl.NewRtAttr(unix.IFLA_IFNAME, nl.ZeroTerminated(s.Name)))
 	if s.MTU > 0 {
 		req.AddData(nl.NewRtAttr(unix.IFLA_MTU, nl.Uint32Attr(uint32(s.MTU))))
@@ -134,7 +139,7 @@ func newBridgeRequest(s BridgeSpec) *nl.NetlinkRequest {
 }
 
 // configureNewBridges gives each new bridge its address, route_localnet=1
-// and, if the kernel did not take it at creation, its MTU.
+// and, if the kernel did not take it at creation, its MTU, and sets it up.
 func configureNewBridges(c *rtConn, created []BridgeSpec) error {
 	dump, err := c.dumpLinks()
 	if err != nil {
@@ -161,7 +166,7 @@ func configureNewBridges(c *rtConn, created []BridgeSpec) error {
 			return &BridgeError{Bridge: s.Name, Err: fmt.Errorf("configure bridge %q: add address %s: %w", s.Name, s.Addr, err)}
 		}
 		if err := answers[2*i+1]; err != nil {
-			return &BridgeError{Bridge: s.Name, Err: fmt.Errorf("set sysctl net/ipv4/conf/%s/route_localnet=1: %w", s.Name, err)}
+			return &BridgeError{Bridge: s.Name, Err: fmt.Errorf("set route_localnet=1 and up on bridge %q: %w", s.Name, err)}
 		}
 	}
 	return nil
@@ -186,11 +191,13 @@ func newAddrRequest(index int32, addr netip.Prefix) *nl.NetlinkRequest {
 }
 
 // setLinkRequest sets route_localnet=1 through IFLA_AF_SPEC, as writing
-// the sysctl does, and the MTU if the new bridge does not have it yet.
+// the sysctl does, the MTU if the new bridge does not have it yet, and
+// IFF_UP.
 func setLinkRequest(l linkRecord, mtu int) *nl.NetlinkRequest {
 	req := nl.NewNetlinkRequest(unix.RTM_NEWLINK, unix.NLM_F_ACK)
 	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
 	msg.Index = l.index
+	msg.Flags, msg.Change = unix.IFF_UP, unix.IFF_UP
 	req.AddData(msg)
 	if mtu > 0 && l.mtu != uint32(mtu) {
 		req.AddData(nl.NewRtAttr(unix.IFLA_MTU, nl.Uint32Attr(uint32(mtu))))

@@ -3,6 +3,8 @@ package link
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"testing"
@@ -112,5 +114,31 @@ func (n *testNS) dump(t *testing.T) {
 	for _, args := range [][]string{{"addr"}, {"route"}} {
 		out, _ := exec.Command("ip", append([]string{"-n", n.name}, args...)...).CombinedOutput()
 		t.Logf("ip -n %s %s:\n%s", n.name, args[0], out)
+	}
+}
+
+// checkIPv6Off fails unless the interface has IPv6 disabled and no IPv6
+// address, not even a link-local one. A kernel without IPv6 passes.
+func (n *testNS) checkIPv6Off(t *testing.T, name string) {
+	t.Helper()
+	l := n.link(t, name)
+	if l == nil {
+		t.Fatalf("%s does not exist in %s", name, n.name)
+	}
+	list, err := retryDump(func() ([]netlink.Addr, error) { return n.h.AddrList(l, netlink.FAMILY_V6) })
+	if err != nil {
+		t.Fatalf("list IPv6 addresses of %s: %v", name, err)
+	}
+	for _, a := range list {
+		t.Errorf("%s in %s has IPv6 address %s; want IPv6 off", name, n.name, a.IPNet)
+	}
+	v, err := NewIn(n.ns).GetSysctl("net/ipv6/conf/" + name + "/disable_ipv6")
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, statErr := os.Stat(ipv6ConfDir); errors.Is(statErr, fs.ErrNotExist) {
+			return // no IPv6 in this kernel
+		}
+	}
+	if err != nil || v != "1" {
+		t.Errorf("%s in %s: disable_ipv6 = %q, %v; want 1", name, n.name, v, err)
 	}
 }

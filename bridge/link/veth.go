@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -107,7 +108,7 @@ func (m *Manager) createVeth(h *netlink.Handle, cfg VethConfig) error {
 		if err := mustNotExist(h, cfg.PeerName, "host"); err != nil {
 			return err
 		}
-		return addAndAttach(h, veth, br, cfg.Hairpin, func() error { return nil })
+		return m.addAndAttach(h, veth, br, cfg.Hairpin, func() error { return nil })
 	}
 	target, err := OpenNetNS(cfg.NetNS)
 	if err != nil {
@@ -124,17 +125,21 @@ func (m *Manager) createVeth(h *netlink.Handle, cfg VethConfig) error {
 	}
 	veth.PeerName = cfg.IfName
 	veth.PeerNamespace = netlink.NsFd(int(target))
-	return addAndAttach(h, veth, br, cfg.Hairpin, func() error { return configurePeer(th, cfg) })
+	return m.addAndAttach(h, veth, br, cfg.Hairpin, func() error { return configurePeer(th, target, cfg) })
 }
 
-// addAndAttach creates the pair, then attaches and raises the host end and
-// runs configure; if any step after creation fails it deletes the pair
-// (deleting one end removes both, wherever the peer is).
-func addAndAttach(h *netlink.Handle, veth *netlink.Veth, br netlink.Link, hairpin bool, configure func() error) error {
+// addAndAttach creates the pair, then turns IPv6 off on the host end,
+// attaches and raises it and runs configure; if any step after creation
+// fails it deletes the pair (deleting one end removes both, wherever the
+// peer is).
+func (m *Manager) addAndAttach(h *netlink.Handle, veth *netlink.Veth, br netlink.Link, hairpin bool, configure func() error) error {
 	if err := h.LinkAdd(veth); err != nil {
 		return fmt.Errorf("add veth pair %q/%q: %w", veth.Name, veth.PeerName, err)
 	}
-	err := attach(h, veth.Name, br, hairpin)
+	_, err := disableIPv6(m.ns, veth.Name)
+	if err == nil {
+		err = attach(h, veth.Name, br, hairpin)
+	}
 	if err == nil {
 		err = configure()
 	}
@@ -168,13 +173,17 @@ func attach(h *netlink.Handle, hostName string, br netlink.Link, hairpin bool) e
 	return nil
 }
 
-// configurePeer gives the container end its address, sets it and lo up and
-// adds the default route, all through a handle in the container namespace.
-func configurePeer(th *netlink.Handle, cfg VethConfig) error {
+// configurePeer turns IPv6 off on the container end, gives it its address,
+// sets it and lo up and adds the default route, all in the container
+// namespace target, through th.
+func configurePeer(th *netlink.Handle, target netns.NsHandle, cfg VethConfig) error {
 	where := fmt.Sprintf("namespace %q", cfg.NetNS)
 	peer, err := mustExist(th, cfg.IfName, where)
 	if err != nil {
 		return err
+	}
+	if _, err := disableIPv6(target, cfg.IfName); err != nil {
+		return fmt.Errorf("%s: %w", where, err)
 	}
 	if err := th.AddrAdd(peer, &netlink.Addr{IPNet: ipNet(cfg.Addr)}); err != nil {
 		return fmt.Errorf("add address %s to %q: %w", cfg.Addr, cfg.IfName, err)
