@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 
 	"github.com/google/nftables"
 	"golang.org/x/sys/unix"
@@ -180,13 +181,23 @@ func (a *Applier) planChains(b *batch, rs *Ruleset, cur *tableState) (map[string
 // the rules that used a set to be deleted are gone by then.
 func (a *Applier) planSets(b *batch, rs *Ruleset, cur *tableState) error {
 	want := map[string]bool{}
-	for _, s := range rs.Sets {
-		want[s.Name] = true
+	kernelSets := make([]*nftables.Set, len(rs.Sets))
+	refill := make([]bool, len(rs.Sets))
+	for i, s := range rs.Sets {
 		ks, err := kernelSet(a.table, s)
 		if err != nil {
 			return err
 		}
 		have := cur.sets[s.Name]
+		kernelSets[i], refill[i] = ks, have == nil || !sameSetDefinition(have, ks)
+	}
+	encoded, err := encodeSets(rs.Sets, refill)
+	if err != nil {
+		return err
+	}
+	for i, s := range rs.Sets {
+		want[s.Name] = true
+		ks, have := kernelSets[i], cur.sets[s.Name]
 		switch {
 		case have == nil:
 			b.add(func(c *nftables.Conn) error { return c.AddSet(ks, nil) })
@@ -199,11 +210,7 @@ func (a *Applier) planSets(b *batch, rs *Ruleset, cur *tableState) error {
 			}
 			continue
 		}
-		elems, err := encodeElements(s, s.Elements)
-		if err != nil {
-			return err
-		}
-		b.addElements(ks, elems, false)
+		b.addElements(ks, encoded[i], false)
 	}
 	for _, name := range slices.Sorted(maps.Keys(cur.sets)) {
 		if !want[name] {
@@ -213,6 +220,26 @@ func (a *Applier) planSets(b *batch, rs *Ruleset, cur *tableState) error {
 		}
 	}
 	return nil
+}
+
+// encodeSets encodes every element of the sets marked in which, side by
+// side: on a restore that is most of the planning.
+func encodeSets(sets []*Set, which []bool) ([][]nftables.SetElement, error) {
+	encoded := make([][]nftables.SetElement, len(sets))
+	errs := make([]error, len(sets))
+	var wg sync.WaitGroup
+	for i, s := range sets {
+		if which[i] {
+			wg.Go(func() { encoded[i], errs[i] = encodeElements(s, s.Elements) })
+		}
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return encoded, nil
 }
 
 // planSetElements brings an existing set from the kernel's elements to
