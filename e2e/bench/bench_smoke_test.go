@@ -57,7 +57,7 @@ func smokeConfig(t *testing.T) Config {
 	cfg.PublishN, cfg.PublishPorts = 3, []int{2, 4}
 	cfg.NetworkNs, cfg.NetCreateP = []int{3}, 2
 	cfg.RestoreN, cfg.RestoreP, cfg.ColdRestores = 3, 4, 1
-	cfg.CLIReps, cfg.LibReps = 1, 2
+	cfg.CLIReps, cfg.LibReps, cfg.Rounds = 1, 2, 2
 	cfg.Log = testLog{t}
 	cfg.Command = "go test ./e2e/bench -run TestSmoke"
 	return cfg
@@ -85,6 +85,14 @@ func TestSmoke(t *testing.T) {
 			}
 		}
 	}
+	for _, metric := range RoundMetrics {
+		// One pair from the regular run, then one per round.
+		for _, other := range []string{LayoutNone, LayoutNftbridgeN1P1} {
+			if ratios := res.pairedRatios(2, 3, metric, LayoutNftbridge, other); len(ratios) != 1+cfg.Rounds {
+				t.Errorf("nftbridge / %s, %s: %d paired ratios, want %d", other, metric, len(ratios), 1+cfg.Rounds)
+			}
+		}
+	}
 	checkControl(t, res, cfg)
 	if len(res.Memory) != 2 {
 		t.Errorf("memory: want the daemon and the library holder, got %+v", res.Memory)
@@ -94,7 +102,8 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"## Targets", "## Data plane", "## Control plane", "PASS",
-		"holding N=1, P=1 on the same topology", "each over plain forwarding at its point"} {
+		"holding N=1, P=1 on the same topology", "each over plain forwarding at its point",
+		"median of 3 paired ratios", "### Side by side at N=2, P=3"} {
 		if !strings.Contains(string(report), want) {
 			t.Errorf("report lacks %q", want)
 		}

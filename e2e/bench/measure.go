@@ -25,21 +25,32 @@ func (b *Bench) loadArgs(addr string, conc int) []string {
 		"-warmup", b.cfg.Warmup.String(), "-dur", b.cfg.Duration.String()}
 }
 
-// measureAll takes every metric once for a loaded layout.
-func (b *Bench) measureAll(ctx context.Context, st *Stack, t Dest) (map[string]float64, error) {
+// measureAll takes every metric once for a loaded layout, or only those
+// asked for.
+func (b *Bench) measureAll(ctx context.Context, st *Stack, t Dest, metrics ...string) (map[string]float64, error) {
+	if len(metrics) == 0 {
+		metrics = Metrics()
+	}
 	out := map[string]float64{}
-	var err error
-	if out[MetricCRR], err = b.tcpRate(st, "crr", t.TCP, b.cfg.TCPConc); err != nil {
-		return nil, err
-	}
-	if out[MetricRR], err = b.tcpRate(st, "rr", t.TCP, b.cfg.TCPConc); err != nil {
-		return nil, err
-	}
-	if out[MetricUDPIn], err = b.udpRate(ctx, st.Outside, st.Container, t.UDP, ServerUDPPort); err != nil {
-		return nil, err
-	}
-	if out[MetricUDPOut], err = b.udpRate(ctx, st.Container, st.Outside, t.Out, OutsideUDPPort); err != nil {
-		return nil, err
+	for _, m := range metrics {
+		var v float64
+		var err error
+		switch m {
+		case MetricCRR:
+			v, err = b.tcpRate(st, "crr", t.TCP, b.cfg.TCPConc)
+		case MetricRR:
+			v, err = b.tcpRate(st, "rr", t.TCP, b.cfg.TCPConc)
+		case MetricUDPIn:
+			v, err = b.udpRate(ctx, st.Outside, st.Container, t.UDP, ServerUDPPort)
+		case MetricUDPOut:
+			v, err = b.udpRate(ctx, st.Container, st.Outside, t.Out, OutsideUDPPort)
+		default:
+			err = fmt.Errorf("unknown metric %q", m)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[m] = v
 	}
 	return out, nil
 }

@@ -51,6 +51,7 @@ func Markdown(r *Results) string {
 	writeTargets(&b, Targets(r))
 	if len(r.Data) > 0 {
 		writeDataPlane(&b, r)
+		writeRounds(&b, r)
 	}
 	if len(r.Control) > 0 {
 		writeControlPlane(&b, r)
@@ -119,6 +120,32 @@ func writeDataPlane(b *strings.Builder, r *Results) {
 		}
 		b.WriteString("\n")
 	}
+}
+
+// writeRounds shows the paired ratios behind the targets at the largest
+// point.
+func writeRounds(b *strings.Builder, r *Results) {
+	n, p := slices.Max(r.Config.Networks), slices.Max(r.Config.Ports)
+	if len(r.pairedRatios(n, p, MetricCRR, LayoutNftbridge, LayoutNone)) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "### Side by side at N=%d, P=%d\n\nThe data-plane targets at the largest point are medians of paired "+
+		"ratios: nftbridge divided by the other layout measured in the same regular run (a few layouts apart; "+
+		"nftbridge-n1p1 is its neighbour) and in each back-to-back round (%d rounds of %s in rotated order, %s each). "+
+		"The tables above give ratios of medians instead.\n\n"+
+		"| ratio | metric | pairs | median | quartiles | min – max |\n|---|---|---|---|---|---|\n",
+		n, p, r.Config.Rounds, strings.Join(RoundLayouts, ", "), r.Config.Duration)
+	for _, other := range []string{LayoutNone, LayoutNftbridgeN1P1} {
+		for _, metric := range RoundMetrics {
+			ratios := r.pairedRatios(n, p, metric, LayoutNftbridge, other)
+			if len(ratios) == 0 {
+				continue
+			}
+			fmt.Fprintf(b, "| nftbridge / %s | %s | %d | %.3f× | %.3f× – %.3f× | %.3f× – %.3f× |\n", other, metricTitle(metric),
+				len(ratios), Median(ratios), Quantile(ratios, 0.25), Quantile(ratios, 0.75), slices.Min(ratios), slices.Max(ratios))
+		}
+	}
+	b.WriteString("\n")
 }
 
 func hasLayout(r *Results, layout string) bool {

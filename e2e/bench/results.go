@@ -16,7 +16,40 @@ type Results struct {
 	Control           []ControlSeries
 	Memory            []MemoryResult
 	RuleCounts        []RuleCount
-	Notes             []string
+	// Rounds are the back-to-back rounds after the regular runs.
+	Rounds []Round `json:",omitempty"`
+	Notes  []string
+}
+
+// Round is RoundLayouts measured one right after another at (N, P):
+// Values[layout][metric].
+type Round struct {
+	N, P   int
+	Values map[string]map[string]float64
+}
+
+// pairedRatios is every ratio layout a / layout b of a metric at (n, p)
+// whose two figures were taken side by side: one per regular run (the
+// layouts are rotated, not reordered, so the two stay a few layouts
+// apart), then one per back-to-back round.
+func (r *Results) pairedRatios(n, p int, metric, a, b string) []float64 {
+	var out []float64
+	if sa, sb := r.Find(n, p, a, metric), r.Find(n, p, b, metric); sa != nil && sb != nil {
+		for i := range min(len(sa.Samples), len(sb.Samples)) {
+			if sb.Samples[i] > 0 {
+				out = append(out, sa.Samples[i]/sb.Samples[i])
+			}
+		}
+	}
+	for _, round := range r.Rounds {
+		if round.N != n || round.P != p {
+			continue
+		}
+		if va, vb := round.Values[a][metric], round.Values[b][metric]; va > 0 && vb > 0 {
+			out = append(out, va/vb)
+		}
+	}
+	return out
 }
 
 // DataSeries is the repeated measurements of one metric for one layout at
@@ -144,6 +177,21 @@ func Median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// Quantile of xs at q in [0, 1], interpolating between neighbours.
+func Quantile(xs []float64, q float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	pos := q * float64(len(s)-1)
+	i := int(pos)
+	if i+1 >= len(s) {
+		return s[len(s)-1]
+	}
+	return s[i] + (pos-float64(i))*(s[i+1]-s[i])
 }
 
 // Spread is (max − min) / median: the relative range of the samples.
