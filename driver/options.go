@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,15 +13,27 @@ import (
 	"github.com/nftbridge/nftbridge/ports"
 )
 
-// idPattern is what Docker's IDs look like (64 hex digits); anything
+// idOK is what Docker's IDs look like (64 hex digits); anything
 // alphanumeric from 12 to 64 characters is accepted.
-var idPattern = regexp.MustCompile(`^[0-9a-zA-Z]{12,64}$`)
+func idOK(id string) bool {
+	if len(id) < 12 || len(id) > 64 {
+		return false
+	}
+	for i := range len(id) {
+		if c := id[i]; !isLetter(c) && !('0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 func checkID(field, id string) error {
 	if id == "" {
 		return fmt.Errorf("%s is missing", field)
 	}
-	if !idPattern.MatchString(id) {
+	if !idOK(id) {
 		return fmt.Errorf("invalid %s %q: want Docker's hexadecimal ID (12 to 64 characters)", field, id)
 	}
 	return nil
@@ -147,7 +158,7 @@ func genericOption(key, text string, opts *bridge.NetworkOptions) error {
 			return fmt.Errorf("driver option %s=%q: want a number such as 1500", key, text)
 		}
 	case optIfacePrefix:
-		if !ifPrefixPattern.MatchString(text) {
+		if !ifPrefixOK(text) {
 			return fmt.Errorf("driver option %s=%q: want 1-10 letters, e.g. eth", key, text)
 		}
 	default:
@@ -156,8 +167,19 @@ func genericOption(key, text string, opts *bridge.NetworkOptions) error {
 	return err
 }
 
-// ifPrefixPattern leaves room for Docker's index in a 15-byte name.
-var ifPrefixPattern = regexp.MustCompile(`^[a-zA-Z]{1,10}$`)
+// ifPrefixOK wants 1-10 letters: room for Docker's index in a 15-byte
+// name.
+func ifPrefixOK(s string) bool {
+	if len(s) == 0 || len(s) > 10 {
+		return false
+	}
+	for i := range len(s) {
+		if !isLetter(s[i]) {
+			return false
+		}
+	}
+	return true
+}
 
 func parseBool(key, text string) (bool, error) {
 	b, err := strconv.ParseBool(text)

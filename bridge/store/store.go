@@ -47,11 +47,17 @@ func DefaultPath() string {
 // Open prepares the state file at path, creating missing directories (0700)
 // and the file (0600) and initialising its buckets. timeout bounds how long
 // each operation waits for another process's lock; zero waits indefinitely.
+// A file that exists already is not opened here: every operation checks
+// its schema in its own transaction, and a second open, lock and map of
+// the file was a noticeable part of each CLI call.
 func Open(path string, timeout time.Duration) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open state %s: %w", path, err)
 	}
 	s := &Store{path: path, timeout: timeout}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
+		return s, nil
+	}
 	db, err := s.openDB(false)
 	if err != nil {
 		return nil, err
@@ -89,6 +95,9 @@ func (s *Store) View(fn func(*State) error) error {
 	}
 	defer db.Close()
 	return db.View(func(tx *bolt.Tx) error {
+		if _, err := checkSchema(tx); err != nil {
+			return fmt.Errorf("read state %s: %w", s.path, err)
+		}
 		st, _, err := readState(tx, false)
 		if err != nil {
 			return fmt.Errorf("read state %s: %w", s.path, err)

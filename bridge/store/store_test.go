@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,8 +187,20 @@ func TestSchemaVersionChecked(t *testing.T) {
 	}
 	db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucketMeta)).Put([]byte(keySchema), []byte("99")) })
 	db.Close()
-	if _, err := Open(path, time.Second); err == nil {
-		t.Fatal("Open accepted schema version 99")
+	// Open does not read an existing file; every operation checks.
+	s, err = Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `schema version "99" is not supported`
+	if err := s.View(func(*State) error { return nil }); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("View of schema version 99 = %v, want %q", err, want)
+	}
+	if err := s.Update(func(*State) error { return nil }); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Update of schema version 99 = %v, want %q", err, want)
+	}
+	if _, err := Snapshot(path, time.Second); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Snapshot of schema version 99 = %v, want %q", err, want)
 	}
 }
 
