@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/nftbridge/nftbridge/bridge/ipam"
 	"github.com/nftbridge/nftbridge/bridge/store"
@@ -31,39 +32,26 @@ func DefaultNetworkOptions(name string) NetworkOptions {
 	return NetworkOptions{Name: name, ICC: true, Masquerade: true}
 }
 
-// isNameByte reports whether c may appear in a name: [a-zA-Z0-9_.-].
-// Plain loops, not regular expressions: compiling `{0,63}` at start-up
-// was a tenth of every CLI call's package initialisation.
-func isNameByte(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-'
+// Names are checked with plain functions, not regular expressions:
+// compiling `{0,63}` at start-up was a tenth of every CLI call's package
+// initialisation. Every allowed character is ASCII, so a length in bytes
+// is a length in characters.
+
+// notNameChar reports whether r may not appear in a name ([a-zA-Z0-9_.-]).
+func notNameChar(r rune) bool {
+	return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == '.' || r == '-')
 }
 
 // nameOK is Docker's rule for object names: 1-64 of [a-zA-Z0-9_.-],
 // starting with a letter or digit.
 func nameOK(s string) bool {
-	if len(s) == 0 || len(s) > 64 || s[0] == '_' || s[0] == '.' || s[0] == '-' {
-		return false
-	}
-	for i := range len(s) {
-		if !isNameByte(s[i]) {
-			return false
-		}
-	}
-	return true
+	return len(s) >= 1 && len(s) <= 64 && !strings.ContainsRune("_.-", rune(s[0])) && strings.IndexFunc(s, notNameChar) < 0
 }
 
 // ifnameOK is what Linux accepts as an interface name, minus the
 // characters that confuse tools: 1-15 of [a-zA-Z0-9_.-].
 func ifnameOK(s string) bool {
-	if len(s) == 0 || len(s) > 15 {
-		return false
-	}
-	for i := range len(s) {
-		if !isNameByte(s[i]) {
-			return false
-		}
-	}
-	return true
+	return len(s) >= 1 && len(s) <= 15 && strings.IndexFunc(s, notNameChar) < 0
 }
 
 func validName(kind, name string) error {

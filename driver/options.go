@@ -14,20 +14,14 @@ import (
 )
 
 // idOK is what Docker's IDs look like (64 hex digits); anything
-// alphanumeric from 12 to 64 characters is accepted.
+// alphanumeric from 12 to 64 characters is accepted. (Plain functions, not
+// regular expressions: those were compiled at every CLI start-up.)
 func idOK(id string) bool {
-	if len(id) < 12 || len(id) > 64 {
-		return false
-	}
-	for i := range len(id) {
-		if c := id[i]; !isLetter(c) && !('0' <= c && c <= '9') {
-			return false
-		}
-	}
-	return true
+	return len(id) >= 12 && len(id) <= 64 &&
+		strings.IndexFunc(id, func(r rune) bool { return !isLetter(r) && !('0' <= r && r <= '9') }) < 0
 }
 
-func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+func isLetter(r rune) bool { return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' }
 
 func checkID(field, id string) error {
 	if id == "" {
@@ -170,15 +164,7 @@ func genericOption(key, text string, opts *bridge.NetworkOptions) error {
 // ifPrefixOK wants 1-10 letters: room for Docker's index in a 15-byte
 // name.
 func ifPrefixOK(s string) bool {
-	if len(s) == 0 || len(s) > 10 {
-		return false
-	}
-	for i := range len(s) {
-		if !isLetter(s[i]) {
-			return false
-		}
-	}
-	return true
+	return len(s) >= 1 && len(s) <= 10 && strings.IndexFunc(s, func(r rune) bool { return !isLetter(r) }) < 0
 }
 
 func parseBool(key, text string) (bool, error) {

@@ -35,7 +35,7 @@ func disableIPv6(ns netns.NsHandle, names ...string) (failed string, err error) 
 			if err := checkIfName("interface", name); err != nil {
 				return err
 			}
-			if err := writeProc(ipv6ConfDir+name+"/disable_ipv6", "1"); err != nil {
+			if err := os.WriteFile(ipv6ConfDir+name+"/disable_ipv6", []byte("1"), 0o644); err != nil {
 				return fmt.Errorf("set sysctl net/ipv6/conf/%s/disable_ipv6=1: %w", name, err)
 			}
 		}
@@ -45,14 +45,4 @@ func disableIPv6(ns netns.NsHandle, names ...string) (failed string, err error) 
 		return failed, err
 	}
 	return "", nil
-}
-
-// writeProc writes value to a file under /proc/sys that must exist.
-func writeProc(file, value string) error {
-	f, err := os.OpenFile(file, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(value)
-	return errors.Join(err, f.Close())
 }

@@ -53,7 +53,7 @@ type Config struct {
 // cores): five runs a point, as the issue asks, then 30 back-to-back
 // rounds at the largest point, where the targets are. On this shared
 // machine runs of one layout spread by ±10-25%, so a ratio of two medians
-// of seven has a standard error near 7%: it cannot tell 0.95 from 1.00. The
+// of 5-7 runs has a standard error near 7%: it cannot tell 0.95 from 1.00. The
 // median of 35 ratios, each of two figures taken seconds apart, comes near
 // 3%, and drift between them cancels.
 func DefaultConfig() Config {
