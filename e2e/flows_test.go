@@ -16,14 +16,18 @@ type flowWorld struct {
 	peer, peerAddr   string // n1, ICC on
 	other, otherAddr string // n2: publishes 8082:80
 	plain, plainAddr string // n3, --masquerade=false
-	iso1, iso1Addr   string // n4, --icc=false
+	iso1, iso1Addr   string // n4, --icc=false; publishes 8084:80
 	iso2, iso2Addr   string
 	int1, int1Addr   string // n5, --internal
 	int2, int2Addr   string
 }
 
-// n1Gateway is n1's bridge address: what masquerading onto n1 shows.
-const n1Gateway = "172.21.0.1"
+// n1Gateway and n4Gateway are bridge addresses: what masquerading onto n1
+// or n4 shows.
+const (
+	n1Gateway = "172.21.0.1"
+	n4Gateway = "172.24.0.1"
+)
 
 func newFlowWorld(t *testing.T) *flowWorld {
 	t.Helper()
@@ -43,6 +47,7 @@ func newFlowWorld(t *testing.T) *flowWorld {
 	w.int2, w.int2Addr = w.endpoint("n5", "int2")
 	w.mustNB("port", "publish", "web", "-p", "8080:80", "-p", "5353:53/udp", "-p", "127.0.0.1:9090:90")
 	w.mustNB("port", "publish", "other", "-p", "8082:80")
+	w.mustNB("port", "publish", "iso1", "-p", "8084:80")
 	// nftbridge turns bridge netfilter on for n4's bridge alone. Turn the
 	// namespace-wide switch off (loading br_netfilter turns it on
 	// everywhere), so that every flow below proves it needs nothing more.
@@ -141,6 +146,12 @@ func (w *flowWorld) iccOff(t *testing.T) {
 		blocked(w.iso1, "tcp", hostPort(w.iso2Addr, 80), echo.Timeout),
 		blocked(w.iso2, "tcp", hostPort(w.iso1Addr, 80), echo.Timeout))
 	w.expectPeer(t, w.iso1, "tcp", hostPort(outsideAddr, outsideTCP), hostAddr)
+	// A member's published port is open to its neighbours through a host
+	// address, as to everyone else: icc_off accepts it after DNAT (HAIRPIN
+	// masquerades it to the gateway). Port 80 addressed directly stays
+	// blocked above.
+	w.expectPeer(t, w.iso2, "tcp", hostPort(hostAddr, 8084), n4Gateway)
+	w.expectPeer(t, w.other, "tcp", hostPort(hostAddr, 8084), w.otherAddr)
 	// The table filters IPv4 only, and IPv6 link-local addresses need no
 	// router: members with IPv6 on could talk past ICC off. IPv6 is off on
 	// every interface of the network, so they have none.

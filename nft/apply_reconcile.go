@@ -112,13 +112,22 @@ func (a *Applier) readTable() (*tableState, error) {
 func (a *Applier) planReconcile(rs *Ruleset, cur *tableState) (*batch, error) {
 	b := &batch{}
 	b.add(func(c *nftables.Conn) error { c.AddTable(a.table); return nil })
-	chains, err := a.planChains(b, rs, cur)
+	chains, stale, err := a.planChains(b, rs, cur)
 	if err != nil {
 		return nil, err
 	}
 	if err := a.planSets(b, rs, cur); err != nil {
 		return nil, err
 	}
+	// Stale chains go last: a verdict map element may still jump to one
+	// until planSets has deleted or rewritten it, and the kernel refuses
+	// to delete a chain something refers to.
+	b.add(func(conn *nftables.Conn) error {
+		for _, c := range stale {
+			conn.DelChain(c)
+		}
+		return nil
+	})
 	enc := newRuleEncoder(a.table, rs)
 	for _, c := range rs.Chains {
 		if c.UserOwned {
@@ -136,13 +145,14 @@ func (a *Applier) planReconcile(rs *Ruleset, cur *tableState) (*batch, error) {
 }
 
 // planChains adds (and flushes) our chains, creates user chains if missing,
-// re-creates chains whose hook changed and deletes stale chains.
-func (a *Applier) planChains(b *batch, rs *Ruleset, cur *tableState) (map[string]*nftables.Chain, error) {
+// re-creates chains whose hook changed and flushes stale chains, which it
+// returns for the caller to delete once nothing refers to them.
+func (a *Applier) planChains(b *batch, rs *Ruleset, cur *tableState) (map[string]*nftables.Chain, []*nftables.Chain, error) {
 	chains := map[string]*nftables.Chain{}
 	for _, c := range rs.Chains {
 		kc, err := kernelChain(a.table, c)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		chains[c.Name] = kc
 		have := cur.chains[c.Name]
@@ -163,17 +173,15 @@ func (a *Applier) planChains(b *batch, rs *Ruleset, cur *tableState) (map[string
 			stale = append(stale, cur.chains[name])
 		}
 	}
-	// Flush them all before deleting any: one may jump to another.
+	// Flush them all now: their rules may use sets planSets deletes, or
+	// jump to one another.
 	b.add(func(conn *nftables.Conn) error {
 		for _, c := range stale {
 			conn.FlushChain(c)
 		}
-		for _, c := range stale {
-			conn.DelChain(c)
-		}
 		return nil
 	})
-	return chains, nil
+	return chains, stale, nil
 }
 
 // planSets brings every set to rs's elements, re-creates sets whose

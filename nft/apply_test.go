@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -54,7 +57,8 @@ func TestReconcileIdempotentKeepsUserChain(t *testing.T) {
 }
 
 // TestReconcileRemovesStaleAndUpgrades: chains and sets of our table that
-// the ruleset no longer has are deleted (never the user chain); a set whose
+// the ruleset no longer has are deleted (never the user chain), a chain
+// only after the map elements that jump to it; a set whose
 // type changed and a chain whose priority changed are re-created in the
 // same batch, even though old rules still use them.
 func TestReconcileRemovesStaleAndUpgrades(t *testing.T) {
@@ -64,6 +68,7 @@ func TestReconcileRemovesStaleAndUpgrades(t *testing.T) {
 	set bridges { type ipv4_addr; elements = { 10.0.0.1 } }
 	set old_set { type ipv4_addr; }
 	chain old_a { ip daddr @old_set drop; }
+	map old_dispatch { type ifname : verdict; elements = { "br-x" : jump old_a } }
 	chain old_chain { jump old_a; }
 	chain user { iifname "admin0" accept; }
 	chain forward {
@@ -77,6 +82,54 @@ func TestReconcileRemovesStaleAndUpgrades(t *testing.T) {
 	if got, want := ns.nft(t, "-t", "list", "table", "ip", TableName), withUserRule(rs, `iifname "admin0" accept`); got != want {
 		t.Errorf("after upgrade:\n%s", lineDiff(want, got))
 	}
+}
+
+// TestReconcileUpgradesEarlierLayouts: a table written by an earlier
+// nftbridge (testdata/upgrade, each file the trace world as that version
+// rendered it, elements and an admin rule included) is brought to today's
+// layout by one Reconcile, the admin's rule kept.
+func TestReconcileUpgradesEarlierLayouts(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "upgrade", "*.nft"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no earlier layouts in testdata/upgrade (%v)", err)
+	}
+	rs := traceRuleset(t)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			old, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ns := newTestNetNS(t)
+			ns.nftFile(t, string(old))
+			ns.nft(t, "add", "rule", "ip", TableName, ChainUser, "iifname", `"admin0"`, "accept")
+			mustReconcile(t, ns.applier(t), rs)
+			// The kernel lists sets and chains in the order they were
+			// made, so new ones come last: compare them as blocks.
+			got := listingBlocks(ns.nft(t, "-t", "list", "table", "ip", TableName))
+			want := listingBlocks(withUserRule(rs, `iifname "admin0" accept`))
+			if !slices.Equal(got, want) {
+				t.Errorf("after upgrade:\n%s", lineDiff(strings.Join(want, "\n"), strings.Join(got, "\n")))
+			}
+			for _, s := range rs.Sets {
+				if got, want := kernelElementStrings(t, ns, s), modelElementStrings(s); !slices.Equal(got, want) {
+					t.Errorf("set %s:\n%s", s.Name, lineDiff(strings.Join(want, "\n"), strings.Join(got, "\n")))
+				}
+			}
+		})
+	}
+}
+
+// listingBlocks splits a table listing into its set, map and chain blocks,
+// sorted.
+func listingBlocks(listing string) []string {
+	body := strings.TrimPrefix(strings.TrimSpace(listing), "table ip "+TableName+" {")
+	var blocks []string
+	for _, b := range strings.Split(strings.TrimSuffix(body, "}"), "\n\n") {
+		blocks = append(blocks, strings.TrimSpace(b))
+	}
+	slices.Sort(blocks)
+	return blocks
 }
 
 // TestReconcileRefusesWhatItCannotChange: an administrator's rule in the

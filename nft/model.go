@@ -23,12 +23,19 @@ const (
 	ChainNATPrerouting  = "nat_prerouting"
 	ChainNATOutput      = "nat_output"
 	ChainForward        = "forward"
+	ChainBridgeOut      = "bridge_out"   // new traffic from a bridge
+	ChainInternalOut    = "internal_out" // new traffic from an internal network's bridge
+	ChainCrossBridge    = "cross_bridge" // new traffic from a bridge to a bridge
+	ChainBridgeIn       = "bridge_in"    // new traffic from outside into a bridge
+	ChainICCOff         = "icc_off"      // new traffic within a network with ICC off
+	ChainInternalIn     = "internal_in"  // new traffic from outside into an internal network
 	ChainInput          = "input"
 	ChainNATPostrouting = "nat_postrouting"
 
 	SetBridges       = "bridges"        // every managed bridge
-	SetBridgePairs   = "bridge_pairs"   // bridge . bridge, one per bridge: "same bridge"
-	MapICC           = "icc"            // bridge . bridge : accept | drop
+	MapFromBridge    = "from_bridge"    // bridge : jump bridge_out | jump internal_out
+	MapToBridge      = "to_bridge"      // bridge : jump bridge_in | jump internal_in
+	MapICC           = "icc"            // bridge . bridge : accept | jump icc_off
 	SetInternal      = "internal"       // bridges of internal networks
 	SetMasqSubnets   = "masq_subnets"   // subnets that are masqueraded on the way out
 	SetEndpointHomes = "endpoint_homes" // container address . its bridge
@@ -45,9 +52,13 @@ const (
 	TagDNAT          = "DNAT"
 	TagDNATIP        = "DNAT-IP"
 	TagEstablished   = "ESTABLISHED"
+	TagFromBridge    = "FROM-BRIDGE"
+	TagToBridge      = "TO-BRIDGE"
+	TagCrossBridge   = "CROSS-BRIDGE"
 	TagPublished     = "PUBLISHED"
 	TagIsolation     = "ISOLATION"
 	TagICC           = "ICC"
+	TagICCOff        = "ICC-OFF"
 	TagInternalOut   = "INTERNAL-OUT"
 	TagInternalIn    = "INTERNAL-IN"
 	TagOutbound      = "OUTBOUND"

@@ -15,10 +15,10 @@ func publishedPortCases() []traceCase {
 	return []traceCase{
 		{name: "outside → host:8080: DNAT to 172.18.0.2:80, accept [PUBLISHED]",
 			pkt:  tcp("uplink", outside, hostIP+":8080"),
-			want: want{verdict: "accept", oif: "br-a", dnat: a1 + ":80", by: TagPublished, tags: tags(TagDNAT, TagPublished)}},
+			want: want{verdict: "accept", oif: "br-a", dnat: a1 + ":80", by: TagPublished, tags: tags(TagDNAT, TagToBridge, TagPublished)}},
 		{name: "outside → host:5353/udp: DNAT to 172.18.0.2:53, accept [PUBLISHED]",
 			pkt:  udp("uplink", outside, hostIP+":5353"),
-			want: want{verdict: "accept", oif: "br-a", dnat: a1 + ":53", by: TagPublished, tags: tags(TagDNAT, TagPublished)}},
+			want: want{verdict: "accept", oif: "br-a", dnat: a1 + ":53", by: TagPublished, tags: tags(TagDNAT, TagToBridge, TagPublished)}},
 		{name: "outside → host:8080/udp: only tcp is published, delivered to the host",
 			pkt:  udp("uplink", outside, hostIP+":8080"),
 			want: want{verdict: "local"}},
@@ -27,13 +27,13 @@ func publishedPortCases() []traceCase {
 			want: want{verdict: "local"}},
 		{name: "outside → 172.18.0.2:80 routed directly, published but not DNATed: drop [INBOUND-DROP]",
 			pkt:  tcp("uplink", outside, a1+":80"),
-			want: want{verdict: "drop", oif: "br-a", by: TagInbound, tags: tags(TagInbound)}},
+			want: want{verdict: "drop", oif: "br-a", by: TagInbound, tags: tags(TagToBridge, TagInbound)}},
 		{name: "b1 → 172.18.0.2:80 routed directly from another network: drop [ISOLATION]",
 			pkt:  tcp("br-b", b1, a1+":80"),
-			want: want{verdict: "drop", oif: "br-a", by: TagIsolation, tags: tags(TagIsolation)}},
+			want: want{verdict: "drop", oif: "br-a", by: TagIsolation, tags: tags(TagFromBridge, TagCrossBridge, TagIsolation)}},
 		{name: "outside → 172.18.0.2:22 routed directly, unpublished: drop [INBOUND-DROP]",
 			pkt:  tcp("uplink", outside, a1+":22"),
-			want: want{verdict: "drop", oif: "br-a", by: TagInbound, tags: tags(TagInbound)}},
+			want: want{verdict: "drop", oif: "br-a", by: TagInbound, tags: tags(TagToBridge, TagInbound)}},
 		{name: "outside → host:8080, later packet: conntrack DNATs it, accept [ESTABLISHED]",
 			pkt:  established(tcp("uplink", outside, hostIP+":8080"), a1+":80", true),
 			want: want{verdict: "accept", oif: "br-a", by: TagEstablished, tags: tags(TagEstablished)}},
@@ -45,7 +45,7 @@ func hostIPCases() []traceCase {
 	return []traceCase{
 		{name: "outside → 10.99.0.1:7070: DNAT to 172.19.0.2:70, accept [PUBLISHED]",
 			pkt:  tcp("uplink", outside, hostIP+":7070"),
-			want: want{verdict: "accept", oif: "br-b", dnat: b1 + ":70", by: TagPublished, tags: tags(TagDNATIP, TagPublished)}},
+			want: want{verdict: "accept", oif: "br-b", dnat: b1 + ":70", by: TagPublished, tags: tags(TagDNATIP, TagToBridge, TagPublished)}},
 		{name: "outside → 172.18.0.1:7070: bound to 10.99.0.1 only, delivered to the host",
 			pkt:  tcp("uplink", outside, "172.18.0.1:7070"),
 			want: want{verdict: "local"}},
@@ -82,20 +82,30 @@ func loopbackCases() []traceCase {
 // hairpinCases: containers reaching published ports through a host address.
 func hairpinCases() []traceCase {
 	return []traceCase{
-		{name: "a1 → 10.99.0.1:8080: hairpin back to a1, accept [PUBLISHED], masquerade [HAIRPIN]",
+		{name: "a1 → 10.99.0.1:8080: hairpin back to a1, same bridge, accept [ICC], masquerade [HAIRPIN]",
 			pkt: tcp("br-a", a1, hostIP+":8080"),
-			want: want{verdict: "accept", oif: "br-a", dnat: a1 + ":80", masq: true, by: TagPublished,
-				tags: tags(TagDNAT, TagPublished, TagHairpin)}},
-		{name: "a2 → 10.99.0.1:8080: hairpin to a1 on the same bridge, masquerade [HAIRPIN]",
+			want: want{verdict: "accept", oif: "br-a", dnat: a1 + ":80", masq: true, by: TagICC,
+				tags: tags(TagDNAT, TagFromBridge, TagCrossBridge, TagICC, TagHairpin)}},
+		{name: "a2 → 10.99.0.1:8080: hairpin to a1 on the same bridge, accept [ICC], masquerade [HAIRPIN]",
 			pkt: tcp("br-a", a2, hostIP+":8080"),
-			want: want{verdict: "accept", oif: "br-a", dnat: a1 + ":80", masq: true, by: TagPublished,
-				tags: tags(TagDNAT, TagPublished, TagHairpin)}},
+			want: want{verdict: "accept", oif: "br-a", dnat: a1 + ":80", masq: true, by: TagICC,
+				tags: tags(TagDNAT, TagFromBridge, TagCrossBridge, TagICC, TagHairpin)}},
 		{name: "b1 → 10.99.0.1:8080: cross-network hairpin to a1, accept [PUBLISHED], no masquerade",
 			pkt:  tcp("br-b", b1, hostIP+":8080"),
-			want: want{verdict: "accept", oif: "br-a", dnat: a1 + ":80", by: TagPublished, tags: tags(TagDNAT, TagPublished)}},
+			want: want{verdict: "accept", oif: "br-a", dnat: a1 + ":80", by: TagPublished, tags: tags(TagDNAT, TagFromBridge, TagCrossBridge, TagPublished)}},
+		{name: "c2 → 10.99.0.1:6060: hairpin to c1 on a network with ICC off, a published port is open, accept [PUBLISHED], masquerade [HAIRPIN]",
+			pkt: tcp("br-c", c2, hostIP+":6060"),
+			want: want{verdict: "accept", oif: "br-c", dnat: c1 + ":60", masq: true, by: TagPublished,
+				tags: tags(TagDNAT, TagFromBridge, TagCrossBridge, TagICC, TagPublished, TagHairpin)}},
+		{name: "c2 → c1:60 routed directly on a network with ICC off: published but not DNATed, drop [ICC-OFF]",
+			pkt:  tcp("br-c", c2, c1+":60"),
+			want: want{verdict: "drop", oif: "br-c", by: TagICCOff, tags: tags(TagFromBridge, TagCrossBridge, TagICC, TagICCOff)}},
+		{name: "a1 → 10.99.0.1:6060: a published port of an ICC-off network is open to other networks, accept [PUBLISHED]",
+			pkt:  tcp("br-a", a1, hostIP+":6060"),
+			want: want{verdict: "accept", oif: "br-c", dnat: c1 + ":60", by: TagPublished, tags: tags(TagDNAT, TagFromBridge, TagCrossBridge, TagPublished)}},
 		{name: "c2 → its gateway 172.20.0.1:8080: a published port is open to other networks, accept [PUBLISHED]",
 			pkt:  tcp("br-c", c2, "172.20.0.1:8080"),
-			want: want{verdict: "accept", oif: "br-a", dnat: a1 + ":80", by: TagPublished, tags: tags(TagDNAT, TagPublished)}},
+			want: want{verdict: "accept", oif: "br-a", dnat: a1 + ":80", by: TagPublished, tags: tags(TagDNAT, TagFromBridge, TagCrossBridge, TagPublished)}},
 	}
 }
 
@@ -104,19 +114,19 @@ func isolationCases() []traceCase {
 	return []traceCase{
 		{name: "a1 → b1: networks are isolated, drop [ISOLATION]",
 			pkt:  tcp("br-a", a1, b1+":70"),
-			want: want{verdict: "drop", oif: "br-b", by: TagIsolation, tags: tags(TagIsolation)}},
+			want: want{verdict: "drop", oif: "br-b", by: TagIsolation, tags: tags(TagFromBridge, TagCrossBridge, TagIsolation)}},
 		{name: "b1 → a1: isolation holds both ways, drop [ISOLATION]",
 			pkt:  tcp("br-b", b1, a1+":80"),
-			want: want{verdict: "drop", oif: "br-a", by: TagIsolation, tags: tags(TagIsolation)}},
+			want: want{verdict: "drop", oif: "br-a", by: TagIsolation, tags: tags(TagFromBridge, TagCrossBridge, TagIsolation)}},
 		{name: "a1 → i1: an internal network is isolated too, drop [INTERNAL-IN]",
 			pkt:  tcp("br-a", a1, i1+":80"),
-			want: want{verdict: "drop", oif: "br-i", by: TagInternalIn, tags: tags(TagInternalIn)}},
+			want: want{verdict: "drop", oif: "br-i", by: TagInternalIn, tags: tags(TagFromBridge, TagCrossBridge, TagInternalIn)}},
 		{name: "a1 → a2: ICC on, accept [ICC]",
 			pkt:  tcp("br-a", a1, a2+":80"),
-			want: want{verdict: "accept", oif: "br-a", by: TagICC, tags: tags(TagICC)}},
-		{name: "c1 → c2: ICC off, drop [ICC]",
+			want: want{verdict: "accept", oif: "br-a", by: TagICC, tags: tags(TagFromBridge, TagCrossBridge, TagICC)}},
+		{name: "c1 → c2: ICC off, drop [ICC-OFF]",
 			pkt:  tcp("br-c", c1, c2+":80"),
-			want: want{verdict: "drop", oif: "br-c", by: TagICC, tags: tags(TagICC)}},
+			want: want{verdict: "drop", oif: "br-c", by: TagICCOff, tags: tags(TagFromBridge, TagCrossBridge, TagICC, TagICCOff)}},
 	}
 }
 
@@ -125,10 +135,10 @@ func outboundCases() []traceCase {
 	return []traceCase{
 		{name: "a1 → uplink: accept [OUTBOUND], masquerade [MASQUERADE]",
 			pkt:  tcp("br-a", a1, "198.51.100.1:443"),
-			want: want{verdict: "accept", oif: "uplink", masq: true, by: TagOutbound, tags: tags(TagOutbound, TagMasquerade)}},
+			want: want{verdict: "accept", oif: "uplink", masq: true, by: TagOutbound, tags: tags(TagFromBridge, TagOutbound, TagMasquerade)}},
 		{name: "m1 → uplink: masquerade off, accept [OUTBOUND] as is",
 			pkt:  tcp("br-m", m1, "198.51.100.1:443"),
-			want: want{verdict: "accept", oif: "uplink", by: TagOutbound, tags: tags(TagOutbound)}},
+			want: want{verdict: "accept", oif: "uplink", by: TagOutbound, tags: tags(TagFromBridge, TagOutbound)}},
 		{name: "uplink → a1 reply, de-masqueraded by conntrack: accept [ESTABLISHED]",
 			pkt:  established(tcp("uplink", "198.51.100.1", hostIP+":40000"), a1+":40000", false),
 			want: want{verdict: "accept", oif: "br-a", by: TagEstablished, tags: tags(TagEstablished)}},
@@ -149,19 +159,22 @@ func internalCases() []traceCase {
 	return []traceCase{
 		{name: "i1 → uplink: internal, drop [INTERNAL-OUT]",
 			pkt:  tcp("br-i", i1, "198.51.100.1:443"),
-			want: want{verdict: "drop", oif: "uplink", by: TagInternalOut, tags: tags(TagInternalOut)}},
+			want: want{verdict: "drop", oif: "uplink", by: TagInternalOut, tags: tags(TagFromBridge, TagInternalOut)}},
 		{name: "uplink → i1: internal, drop [INTERNAL-IN]",
 			pkt:  tcp("uplink", outside, i1+":80"),
-			want: want{verdict: "drop", oif: "br-i", by: TagInternalIn, tags: tags(TagInternalIn)}},
+			want: want{verdict: "drop", oif: "br-i", by: TagInternalIn, tags: tags(TagToBridge, TagInternalIn)}},
 		{name: "i1 → i2: members of an internal network talk, accept [ICC]",
 			pkt:  tcp("br-i", i1, i2+":80"),
-			want: want{verdict: "accept", oif: "br-i", by: TagICC, tags: tags(TagICC)}},
+			want: want{verdict: "accept", oif: "br-i", by: TagICC, tags: tags(TagFromBridge, TagICC)}},
 	}
 }
 
 // hostCases: packets the host sends, and packets sent to it.
 func hostCases() []traceCase {
 	return []traceCase{
+		{name: "uplink → uplink: neither side is a bridge of ours, the policy accepts",
+			pkt:  tcp("uplink", outside, "10.99.0.7:22"),
+			want: want{verdict: "accept", oif: "uplink"}},
 		{name: "host → a1:80: locally generated, no forward hook, accept",
 			pkt:  tcp("", hostIP, a1+":80"),
 			want: want{verdict: "accept", oif: "br-a"}},
@@ -191,7 +204,7 @@ func userHookCases() []traceCase {
 				userRule("ADMIN-DROP-ALL", drop)},
 			pkt: tcp("br-a", a1, "198.51.100.1:443"),
 			want: want{verdict: "accept", oif: "uplink", masq: true, by: TagOutbound,
-				tags: tags("ADMIN-RETURN", TagOutbound, TagMasquerade)}},
+				tags: tags("ADMIN-RETURN", TagFromBridge, TagOutbound, TagMasquerade)}},
 		{name: "user return: outside → host:8080 is not returned, drop [ADMIN-DROP-ALL]",
 			user: []Rule{userRule("ADMIN-RETURN", saddrIn("172.18.0.0/16"), Verdict{Kind: Return}),
 				userRule("ADMIN-DROP-ALL", drop)},
@@ -201,7 +214,7 @@ func userHookCases() []traceCase {
 			user: []Rule{userRule("", daddrIn(a1+"/32"))},
 			pkt:  tcp("uplink", outside, hostIP+":8080"),
 			want: want{verdict: "accept", oif: "br-a", dnat: a1 + ":80", by: TagPublished,
-				tags: tags(TagDNAT, "user#1", TagPublished)}},
+				tags: tags(TagDNAT, "user#1", TagToBridge, TagPublished)}},
 	}
 }
 
@@ -211,6 +224,6 @@ func internalLeakCases() []traceCase {
 	return []traceCase{
 		{name: "i1 → 10.99.0.1:8080 (a1's published port): internal, drop [INTERNAL-OUT]",
 			pkt:  tcp("br-i", i1, hostIP+":8080"),
-			want: want{verdict: "drop", oif: "br-a", dnat: a1 + ":80", by: TagInternalOut, tags: tags(TagDNAT, TagInternalOut)}},
+			want: want{verdict: "drop", oif: "br-a", dnat: a1 + ":80", by: TagInternalOut, tags: tags(TagDNAT, TagFromBridge, TagInternalOut)}},
 	}
 }

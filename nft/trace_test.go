@@ -42,6 +42,7 @@ func traceDesired() Desired {
 			{Proto: ProtoUDP, HostIP: ma("0.0.0.0"), HostPort: 5353, Addr: ma(a1), ContainerPort: 53},
 			{Proto: ProtoTCP, HostIP: ma("127.0.0.1"), HostPort: 9090, Addr: ma(a1), ContainerPort: 90},
 			{Proto: ProtoTCP, HostIP: ma(hostIP), HostPort: 7070, Addr: ma(b1), ContainerPort: 70},
+			{Proto: ProtoTCP, HostIP: ma("0.0.0.0"), HostPort: 6060, Addr: ma(c1), ContainerPort: 60},
 		},
 	}
 }
@@ -165,7 +166,8 @@ func TestTraceTrail(t *testing.T) {
 		"routing: 172.18.0.2 via br-a",
 		"forward: jump user [USER-HOOK] {" + rule(ChainForward, 0) + "}",
 		"user: no match, return",
-		"forward: accept [PUBLISHED] {" + rule(ChainForward, 4) + "}",
+		"forward: to_bridge → jump bridge_in [TO-BRIDGE] {" + rule(ChainForward, 3) + "}",
+		"bridge_in: accept [PUBLISHED] {" + rule(ChainBridgeIn, 0) + "}",
 		"nat_postrouting: no match, policy accept",
 	}
 	if !slices.Equal(res.Trail, wantTrail) {
