@@ -56,7 +56,9 @@ func renderSet(b *strings.Builder, s *Set, terse bool) {
 	if !terse && len(s.Elements) > 0 {
 		b.WriteString("\t\telements = { ")
 		perLine := elementsPerLine(s)
-		for i, e := range s.Elements {
+		sorted := &Set{Key: s.Key, Data: s.Data, Elements: slices.Clone(s.Elements)}
+		sortElements(sorted)
+		for i, e := range sorted.Elements {
 			switch {
 			case i == 0:
 			case i%perLine == 0:
