@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"time"
 )
 
 // Control-plane methods (series names in the report).
@@ -60,9 +58,7 @@ func (b *Bench) nb(stateDir string, args ...string) []string {
 func (b *Bench) controlPlane(ctx context.Context) error {
 	// Deleting namespaces with a thousand bridges goes on in the kernel
 	// for a while: let it finish before timing anything.
-	if !b.cfg.SkipData && slices.Max(b.cfg.Networks) >= 100 {
-		time.Sleep(3 * time.Second)
-	}
+	b.settle(ctx, "the data plane")
 	cp, err := b.restoreBench(ctx)
 	if err != nil {
 		return err
@@ -83,7 +79,7 @@ func (b *Bench) restoreBench(ctx context.Context) ([2]string, error) {
 		return ns, err
 	}
 	b.logf("control plane: restore of N=%d P=%d", b.cfg.RestoreN, b.cfg.RestoreP)
-	if ns[0], err = b.coldRestores(pt); err != nil {
+	if ns[0], err = b.coldRestores(ctx, pt); err != nil {
 		return ns, err
 	}
 	if ns[1], err = b.sb.NewNS("cpl"); err != nil {
@@ -136,7 +132,7 @@ func (b *Bench) recordSteps(ns string, l *StepList, kind string, x int, methods 
 
 // coldRestores restores into fresh namespaces, so that nftbridge creates
 // every bridge too; the last namespace is kept for the rest.
-func (b *Bench) coldRestores(pt *cpPoint) (string, error) {
+func (b *Bench) coldRestores(ctx context.Context, pt *cpPoint) (string, error) {
 	reps := max(b.cfg.ColdRestores, 1)
 	for k := 0; k < reps; k++ {
 		ns, err := b.sb.NewNS(fmt.Sprintf("cold%d", k))
@@ -152,7 +148,7 @@ func (b *Bench) coldRestores(pt *cpPoint) (string, error) {
 			return ns, nil
 		}
 		b.sb.DelNS(ns)
-		time.Sleep(2 * time.Second)
+		b.settle(ctx, "a cold restore")
 	}
 	return "", nil
 }

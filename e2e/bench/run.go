@@ -166,6 +166,7 @@ func (b *Bench) dataPlane(ctx context.Context) error {
 		b.main.Delete(b.sb)
 		b.legacy.Delete(b.sb)
 		b.main, b.legacy = nil, nil
+		b.settle(ctx, fmt.Sprintf("the N=%d stacks", n))
 	}
 	return nil
 }
