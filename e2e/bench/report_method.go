@@ -77,7 +77,10 @@ one OS thread per connection, so that the two cores are spent in the kernel, not
 
 Control-plane timings run in namespaces of their own with no traffic, after the data plane. Library
 calls go through `+"`bridge.Engine`"+` wired as the CLI wires it; processes are timed from fork to exit by a
-helper inside the namespace (peak RSS from wait4).
+helper inside the namespace (peak RSS from wait4). After deleting namespaces (the data plane's stacks,
+a cold restore's namespace) the benchmark waits until the kernel has torn them down: for 1,000
+bridges that holds the rtnl lock for seconds, which nftbridge's link operations would wait for and
+iptables-legacy-restore would not. The log says how long each wait took.
 
 `, c.TCPConc, c.TCPConc, c.UDPConc, c.Duration, c.Warmup, c.Runs)
 	b.WriteString("**Commands** (NS = the benchmark's namespaces, FILE/DIR = files it generates):\n\n```\n")
