@@ -1,11 +1,8 @@
 package nft
 
 import (
-	"bytes"
-	"cmp"
 	"fmt"
 	"net/netip"
-	"slices"
 )
 
 // Desired is the bridge state the ruleset must express. It is built by the
@@ -207,54 +204,6 @@ func compileSets(d Desired) []*Set {
 		}
 	}
 	return sets
-}
-
-// sortElements orders elements as `nft list` prints them, so that Render
-// and the kernel's listing read the same: nft reads a key as one number,
-// the bytes of a concatenation or an interface name little-endian (the
-// last byte counts most), a single address or port as its value. Keys are
-// encoded once, into one buffer: printing 34,000 keys to sort them as
-// strings was half of Compile at 10,000 ports. A key that does not encode
-// sorts first; the applier reports it.
-func sortElements(s *Set) {
-	type keyed struct {
-		key []byte
-		el  Element
-	}
-	all := make([]keyed, len(s.Elements))
-	width := 0
-	for _, t := range s.Key {
-		width += fieldLen(t, len(s.Key) > 1)
-	}
-	buf := make([]byte, 0, width*len(s.Elements))
-	for i, e := range s.Elements {
-		start := len(buf)
-		if enc, err := appendValues(buf, s.Key, e.Key, false); err == nil {
-			buf = enc
-		}
-		all[i] = keyed{buf[start:len(buf):len(buf)], e}
-	}
-	compare := bytes.Compare
-	if len(s.Key) > 1 || s.Key[0] == TypeIfname {
-		compare = compareLittleEndian
-	}
-	slices.SortFunc(all, func(a, b keyed) int { return compare(a.key, b.key) })
-	for i := range all {
-		s.Elements[i] = all[i].el
-	}
-}
-
-// compareLittleEndian compares two keys as little-endian numbers.
-func compareLittleEndian(a, b []byte) int {
-	if c := cmp.Compare(len(a), len(b)); c != 0 {
-		return c
-	}
-	for i := len(a) - 1; i >= 0; i-- {
-		if c := cmp.Compare(a[i], b[i]); c != 0 {
-			return c
-		}
-	}
-	return 0
 }
 
 // staticChains is every chain and rule. Nothing here depends on the desired

@@ -1,6 +1,8 @@
 package nft
 
 import (
+	"bytes"
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -285,4 +287,52 @@ func sortedStates(states []string) []string {
 	out := slices.Clone(states)
 	slices.SortFunc(out, func(a, b string) int { return int(ctStateBits[a]) - int(ctStateBits[b]) })
 	return out
+}
+
+// sortElements orders elements as `nft list` prints them, so that Render
+// and the kernel's listing read the same: nft reads a key as one number,
+// the bytes of a concatenation or an interface name little-endian (the
+// last byte counts most), a single address or port as its value. Render and
+// the read-back path use it. Keys are encoded once, into one buffer:
+// printing 34,000 keys to sort them as strings was far slower. A key that
+// does not encode sorts first; the applier reports it.
+func sortElements(s *Set) {
+	type keyed struct {
+		key []byte
+		el  Element
+	}
+	all := make([]keyed, len(s.Elements))
+	width := 0
+	for _, t := range s.Key {
+		width += fieldLen(t, len(s.Key) > 1)
+	}
+	buf := make([]byte, 0, width*len(s.Elements))
+	for i, e := range s.Elements {
+		start := len(buf)
+		if enc, err := appendValues(buf, s.Key, e.Key, false); err == nil {
+			buf = enc
+		}
+		all[i] = keyed{buf[start:len(buf):len(buf)], e}
+	}
+	compare := bytes.Compare
+	if len(s.Key) > 1 || s.Key[0] == TypeIfname {
+		compare = compareLittleEndian
+	}
+	slices.SortFunc(all, func(a, b keyed) int { return compare(a.key, b.key) })
+	for i := range all {
+		s.Elements[i] = all[i].el
+	}
+}
+
+// compareLittleEndian compares two keys as little-endian numbers.
+func compareLittleEndian(a, b []byte) int {
+	if c := cmp.Compare(len(a), len(b)); c != 0 {
+		return c
+	}
+	for i := len(a) - 1; i >= 0; i-- {
+		if c := cmp.Compare(a[i], b[i]); c != 0 {
+			return c
+		}
+	}
+	return 0
 }
