@@ -87,7 +87,7 @@ func TestSmoke(t *testing.T) {
 	}
 	for _, metric := range RoundMetrics {
 		// One pair from the regular run, then one per round.
-		for _, other := range []string{LayoutNone, LayoutNftbridgeN1P1} {
+		for _, other := range []string{LayoutNone, LayoutNftbridgeN1P1, LayoutLegacy, LayoutFloor} {
 			if ratios := res.pairedRatios(2, 3, metric, LayoutNftbridge, other); len(ratios) != 1+cfg.Rounds {
 				t.Errorf("nftbridge / %s, %s: %d paired ratios, want %d", other, metric, len(ratios), 1+cfg.Rounds)
 			}
@@ -102,8 +102,8 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"## Targets", "## Data plane", "## Control plane", "PASS",
-		"holding N=1, P=1 on the same topology", "each over plain forwarding at its point",
-		"median of 3 paired ratios", "### Side by side at N=2, P=3"} {
+		"holding N=1, P=1 on the same topology", "iptables-legacy, side by side", "### Diagnostics",
+		"nat-floor / none", "median of 3 paired ratios", "### Side by side at N=2, P=3"} {
 		if !strings.Contains(string(report), want) {
 			t.Errorf("report lacks %q", want)
 		}

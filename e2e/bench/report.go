@@ -49,6 +49,7 @@ func Markdown(r *Results) string {
 		r.Finished.Sub(r.Started).Round(time.Second), r.Config.Command)
 	writeMachine(&b, r.Machine)
 	writeTargets(&b, Targets(r))
+	writeDiagnostics(&b, Diagnostics(r))
 	if len(r.Data) > 0 {
 		writeDataPlane(&b, r)
 		writeRounds(&b, r)
@@ -81,6 +82,18 @@ func writeTargets(b *strings.Builder, ts []Target) {
 	b.WriteString("## Targets\n\nRatios and medians from this run.\n\n| goal | wanted | measured | result | short by |\n|---|---|---|---|---|\n")
 	for _, t := range ts {
 		fmt.Fprintf(b, "| %s | %s | %s | **%s** | %s |\n", t.Goal, t.Want, t.Measured, t.Status, t.Shortage)
+	}
+	b.WriteString("\n")
+}
+
+func writeDiagnostics(b *strings.Builder, ds []Diagnostic) {
+	if len(ds) == 0 {
+		return
+	}
+	b.WriteString("### Diagnostics\n\nFigures that explain the targets; they are not targets themselves.\n\n" +
+		"| figure | measured | what it shows |\n|---|---|---|\n")
+	for _, d := range ds {
+		fmt.Fprintf(b, "| %s | %s | %s |\n", d.What, d.Measured, d.Why)
 	}
 	b.WriteString("\n")
 }
@@ -129,19 +142,30 @@ func writeRounds(b *strings.Builder, r *Results) {
 	if len(r.pairedRatios(n, p, MetricCRR, LayoutNftbridge, LayoutNone)) == 0 {
 		return
 	}
+	var inRounds []string
+	for _, l := range RoundLayouts {
+		for _, round := range r.Rounds {
+			if _, ok := round.Values[l]; ok && round.N == n && round.P == p {
+				inRounds = append(inRounds, l)
+				break
+			}
+		}
+	}
 	fmt.Fprintf(b, "### Side by side at N=%d, P=%d\n\nThe data-plane targets at the largest point are medians of paired "+
 		"ratios: nftbridge divided by the other layout measured in the same regular run (a few layouts apart; "+
 		"nftbridge-n1p1 is its neighbour) and in each back-to-back round (%d rounds of %s in rotated order, %s each). "+
 		"The tables above give ratios of medians instead.\n\n"+
 		"| ratio | metric | pairs | median | quartiles | min – max |\n|---|---|---|---|---|---|\n",
-		n, p, r.Config.Rounds, strings.Join(RoundLayouts, ", "), r.Config.Duration)
-	for _, other := range []string{LayoutNone, LayoutNftbridgeN1P1} {
+		n, p, r.Config.Rounds, strings.Join(inRounds, ", "), r.Config.Duration)
+	pairs := [][2]string{{LayoutNftbridge, LayoutNone}, {LayoutNftbridge, LayoutNftbridgeN1P1}, {LayoutNftbridge, LayoutLegacy},
+		{LayoutNftbridge, LayoutFloor}, {LayoutFloor, LayoutNone}}
+	for _, pair := range pairs {
 		for _, metric := range RoundMetrics {
-			ratios := r.pairedRatios(n, p, metric, LayoutNftbridge, other)
+			ratios := r.pairedRatios(n, p, metric, pair[0], pair[1])
 			if len(ratios) == 0 {
 				continue
 			}
-			fmt.Fprintf(b, "| nftbridge / %s | %s | %d | %.3f× | %.3f× – %.3f× | %.3f× – %.3f× |\n", other, metricTitle(metric),
+			fmt.Fprintf(b, "| %s / %s | %s | %d | %.3f× | %.3f× – %.3f× | %.3f× – %.3f× |\n", pair[0], pair[1], metricTitle(metric),
 				len(ratios), Median(ratios), Quantile(ratios, 0.25), Quantile(ratios, 0.75), slices.Min(ratios), slices.Max(ratios))
 		}
 	}

@@ -40,14 +40,15 @@ port is published after it on the same container.
 - *nftbridge-n1p1* (diagnostic, largest point only): nftbridge holding only the measured network and
   its two ports, restored onto the same topology and interleaved with the other layouts. It is
   nftbridge's own figure at N=1, P=1 without the machine's drift between points: the flat target
-  compares with it. The same target is also computed across points, each point's nftbridge figure
-  divided by plain forwarding measured beside it.
+  compares with it. The diagnostics also compare across points, each point's nftbridge figure
+  divided by plain forwarding measured beside it; the points are measured minutes apart on
+  different topologies, so that figure carries the machine's drift between them.
 
 **Back-to-back rounds.** Runs of one layout spread by ±10-25% here, so a ratio of two medians of a
 few runs cannot tell 0.95× from 1.00×. After the regular runs of the largest point, *none*,
-*nftbridge* and *nftbridge-n1p1* are measured one right after another, in rotated order, ` + "`-rounds`" + `
-times (new connections and UDP, the targets' metrics). The targets against plain forwarding and
-the flat one are medians of paired ratios: one per regular run and one per round, each of two
+*nftbridge*, *nftbridge-n1p1*, *nat-floor* and *docker-iptables-legacy* are measured one right after
+another, in rotated order, ` + "`-rounds`" + ` times (new connections and UDP, the targets' metrics). Every
+data-plane target is a median of paired ratios: one per regular run and one per round, each of two
 figures taken seconds apart.
 - *nat-floor* (diagnostic, largest point only): a table with nothing but one DNAT rule per measured
   port and a masquerade — the least any conntrack-based port publishing costs. none → nat-floor is

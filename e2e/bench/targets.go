@@ -35,47 +35,69 @@ func (r *Results) median(n, p int, layout, metric string) (float64, bool) {
 
 func dataTargets(r *Results) []Target {
 	nBig, pBig := slices.Max(r.Config.Networks), slices.Max(r.Config.Ports)
-	nSmall, pSmall := slices.Min(r.Config.Networks), slices.Min(r.Config.Ports)
+	at := fmt.Sprintf("N=%d, P=%d", nBig, pBig)
 	var out []Target
 	for _, metric := range []string{MetricCRR, MetricUDPIn, MetricUDPOut} {
 		title := metricTitle(metric)
-		big, okBig := r.median(nBig, pBig, LayoutNftbridge, metric)
-		legacy, okLegacy := r.median(nBig, pBig, LayoutLegacy, metric)
-		at := fmt.Sprintf("N=%d, P=%d", nBig, pBig)
-		out = append(out, flatTargets(r, metric, at, nSmall, pSmall, big, okBig)...)
 		out = append(out,
+			pairedTarget(r, metric, LayoutNftbridgeN1P1,
+				fmt.Sprintf("%s at %s vs nftbridge holding N=1, P=1 on the same topology, side by side (flat)", title, at), 0.95),
 			pairedTarget(r, metric, LayoutNone, fmt.Sprintf("%s at %s vs plain forwarding, side by side", title, at), 0.80),
-			ratioTarget(fmt.Sprintf("%s at %s vs Docker's layout on iptables-legacy", title, at), big, legacy, okBig && okLegacy, 4))
+			pairedTarget(r, metric, LayoutLegacy, fmt.Sprintf("%s at %s vs Docker's layout on iptables-legacy, side by side", title, at), 4))
 	}
 	return out
 }
 
-// flatTargets compares nftbridge at the largest point with its own figure
-// at N=1, P=1 two ways. First with nftbridge-n1p1, measured side by side on
-// the same topology (only the size of nftbridge's state differs): the
-// median of the paired ratios, over the regular runs and the back-to-back
-// rounds (see Config.Rounds). Then
-// with the smallest point, measured minutes earlier on another topology:
-// each side divided by plain forwarding of its own point, so that the
-// machine's drift between points cancels out.
-func flatTargets(r *Results, metric, at string, nSmall, pSmall int, big float64, okBig bool) []Target {
+// Diagnostic is a figure the report shows beside the targets to explain
+// them; it is not a goal of its own.
+type Diagnostic struct {
+	What     string
+	Measured string
+	Why      string
+}
+
+// Diagnostics are the data-plane figures that explain the targets: the
+// flat target computed across points, and the price of stateful NAT
+// itself (nat-floor) against that of nftbridge's rules.
+func Diagnostics(r *Results) []Diagnostic {
+	if len(r.Config.Networks) == 0 || len(r.Config.Ports) == 0 {
+		return nil
+	}
 	nBig, pBig := slices.Max(r.Config.Networks), slices.Max(r.Config.Ports)
-	title := metricTitle(metric)
-	var out []Target
-	if len(r.pairedRatios(nBig, pBig, metric, LayoutNftbridge, LayoutNftbridgeN1P1)) > 0 {
-		out = append(out, pairedTarget(r, metric, LayoutNftbridgeN1P1,
-			fmt.Sprintf("%s at %s vs nftbridge holding N=1, P=1 on the same topology, side by side (flat)", title, at), 0.95))
+	nSmall, pSmall := slices.Min(r.Config.Networks), slices.Min(r.Config.Ports)
+	var out []Diagnostic
+	for _, metric := range []string{MetricCRR, MetricUDPIn, MetricUDPOut} {
+		title := metricTitle(metric)
+		big, ok1 := r.median(nBig, pBig, LayoutNftbridge, metric)
+		small, ok2 := r.median(nSmall, pSmall, LayoutNftbridge, metric)
+		noneBig, ok3 := r.median(nBig, pBig, LayoutNone, metric)
+		noneSmall, ok4 := r.median(nSmall, pSmall, LayoutNone, metric)
+		if ok1 && ok2 && ok3 && ok4 && noneBig > 0 && noneSmall > 0 && small > 0 && (nBig != nSmall || pBig != pSmall) {
+			out = append(out, Diagnostic{
+				What: fmt.Sprintf("%s: nftbridge at N=%d, P=%d vs at N=%d, P=%d, each over plain forwarding at its point",
+					title, nBig, pBig, nSmall, pSmall),
+				Measured: fmt.Sprintf("%.2f× (%s/%s vs %s/%s)", big/noneBig/(small/noneSmall),
+					rate(big), rate(noneBig), rate(small), rate(noneSmall)),
+				Why: "the flat target across points, measured minutes apart on different topologies; the target compares side by side",
+			})
+		}
+		for _, pair := range [][2]string{{LayoutFloor, LayoutNone}, {LayoutNftbridge, LayoutFloor}} {
+			ratios := r.pairedRatios(nBig, pBig, metric, pair[0], pair[1])
+			if len(ratios) == 0 {
+				continue
+			}
+			why := "the price of stateful NAT itself (conntrack, DNAT, masquerade) before any filtering rule"
+			if pair[0] == LayoutNftbridge {
+				why = "the price of nftbridge's own rules on top of stateful NAT"
+			}
+			out = append(out, Diagnostic{
+				What:     fmt.Sprintf("%s at N=%d, P=%d: %s / %s, side by side", title, nBig, pBig, pair[0], pair[1]),
+				Measured: fmt.Sprintf("%.2f× (median of %d paired ratios)", Median(ratios), len(ratios)),
+				Why:      why,
+			})
+		}
 	}
-	small, okSmall := r.median(nSmall, pSmall, LayoutNftbridge, metric)
-	noneBig, ok1 := r.median(nBig, pBig, LayoutNone, metric)
-	noneSmall, ok2 := r.median(nSmall, pSmall, LayoutNone, metric)
-	t := ratioTarget(fmt.Sprintf("%s at %s vs nftbridge at N=%d, P=%d, each over plain forwarding at its point (flat)",
-		title, at, nSmall, pSmall), big/noneBig, small/noneSmall, okBig && okSmall && ok1 && ok2 && noneBig > 0 && noneSmall > 0, 0.95)
-	if t.Status != "not measured" {
-		t.Measured = fmt.Sprintf("%s (%s/%s vs %s/%s)", ratioText(big/noneBig/(small/noneSmall), 0.95),
-			rate(big), rate(noneBig), rate(small), rate(noneSmall))
-	}
-	return append(out, t)
+	return out
 }
 
 // pairedTarget wants the median of the paired ratios nftbridge / other at

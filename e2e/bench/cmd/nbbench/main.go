@@ -28,7 +28,7 @@ func main() {
 	networks := flag.String("networks", joinInts(cfg.Networks), "data plane: numbers of networks N")
 	ports := flag.String("ports", joinInts(cfg.Ports), "data plane: numbers of published ports P")
 	flag.IntVar(&cfg.Runs, "runs", cfg.Runs, "repetitions of every point")
-	flag.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "back-to-back rounds of none, nftbridge and nftbridge-n1p1 at the largest point")
+	flag.IntVar(&cfg.Rounds, "rounds", cfg.Rounds, "back-to-back rounds of the targets' layouts and nat-floor at the largest point")
 	flag.DurationVar(&cfg.Duration, "dur", cfg.Duration, "length of each measurement")
 	flag.DurationVar(&cfg.Warmup, "warmup", cfg.Warmup, "uncounted warm-up before each measurement")
 	flag.IntVar(&cfg.TCPConc, "tcp-conc", cfg.TCPConc, "parallel TCP connections")
