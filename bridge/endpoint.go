@@ -134,7 +134,9 @@ func (e *Engine) RemoveEndpoint(ref string) error {
 	if err != nil {
 		return fmt.Errorf("remove endpoint %q: %w", ref, err)
 	}
-	e.forgetConnections(gone.Addr, gone.Ports)
+	// Connections are forgotten once the veth is gone, so that the
+	// container cannot start another one in between.
+	defer e.forgetEndpoint(gone.Addr)
 	if err := e.cfg.Links.DeleteVeth(veth); err != nil {
 		return fmt.Errorf("endpoint %q removed, but its veth %q: %w", ref, veth, err)
 	}

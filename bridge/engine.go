@@ -44,6 +44,9 @@ type Links interface {
 	// through the forward chain (networks with ICC off need it).
 	EnableBridgeNetfilter(bridge string) error
 	FlushConntrack(proto uint8, hostPort uint16, containerAddr netip.Addr) (uint, error)
+	// ForgetAddress deletes the conntrack entries of every connection
+	// from or to an address.
+	ForgetAddress(addr netip.Addr) (uint, error)
 	Inventory() (link.Inventory, error)
 }
 
@@ -246,6 +249,13 @@ func (e *Engine) forgetConnections(addr netip.Addr, gone []store.Port) {
 			_, _ = e.cfg.Links.FlushConntrack(uint8(proto), p.HostPort, addr)
 		}
 	}
+}
+
+// forgetEndpoint drops the conntrack entries of every connection from or to
+// an endpoint that is gone (published ports included), so none outlives it.
+// Best effort, like forgetConnections.
+func (e *Engine) forgetEndpoint(addr netip.Addr) {
+	_, _ = e.cfg.Links.ForgetAddress(addr)
 }
 
 // updateEndpoint is the fast path for operations on one endpoint's ports:

@@ -72,9 +72,10 @@ func (f *fakeFirewall) TableExists() (bool, error) { return f.exists, nil }
 
 // fakeLinks records interfaces by name.
 type fakeLinks struct {
-	links  map[string]string // name → kind
-	netns  map[string]bool
-	failOn string
+	links     map[string]string // name → kind
+	netns     map[string]bool
+	failOn    string
+	forgotten []string // ForgetAddress calls, in order
 }
 
 func newFakeLinks() *fakeLinks {
@@ -130,6 +131,10 @@ func (l *fakeLinks) EnableBridgeNetfilter(bridge string) error {
 	return nil
 }
 func (l *fakeLinks) FlushConntrack(uint8, uint16, netip.Addr) (uint, error) { return 0, nil }
+func (l *fakeLinks) ForgetAddress(addr netip.Addr) (uint, error) {
+	l.forgotten = append(l.forgotten, addr.String())
+	return 0, nil
+}
 
 // Inventory of the fake: a bridge is never "ready", so restore always
 // re-ensures it; veths are on the bridge their kind names.
@@ -222,11 +227,19 @@ func TestEngineHappyPath(t *testing.T) {
 	if strings.Contains(h.fw.programmed, "8080") {
 		t.Errorf("port still programmed after endpoint rm")
 	}
+	// No connection may outlive its endpoint: the forward chain accepts
+	// later packets without deciding again.
+	if want := []string{"172.20.0.2"}; !slices.Equal(h.links.forgotten, want) {
+		t.Errorf("conntrack forgotten after endpoint rm: %v, want %v", h.links.forgotten, want)
+	}
 	if err := h.eng.RemoveNetwork("a", true); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.eng.RemoveNetwork("int", true); err != nil {
 		t.Fatal(err)
+	}
+	if len(h.links.forgotten) != 3 || h.links.forgotten[1] != "172.20.0.3" {
+		t.Errorf("conntrack forgotten after removing both networks: %v, want c1, c2 and c3's addresses", h.links.forgotten)
 	}
 	if h.fw.programmed != "" {
 		t.Errorf("after teardown the ruleset is not the cleaned one:\n%s", h.fw.programmed)

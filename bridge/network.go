@@ -194,10 +194,14 @@ func (e *Engine) RemoveNetwork(ref string, force bool) error {
 		return fmt.Errorf("remove network %q: %w", ref, err)
 	}
 	// The elements are gone from the kernel and the store; links go last
-	// so a failure here leaves only an idle interface behind.
-	for _, ep := range gone {
-		e.forgetConnections(ep.Addr, ep.Ports)
-	}
+	// so a failure here leaves only an idle interface behind. Connections
+	// are forgotten once the veths are gone and no packet can start
+	// another one.
+	defer func() {
+		for _, ep := range gone {
+			e.forgetEndpoint(ep.Addr)
+		}
+	}()
 	for _, veth := range veths {
 		if err := e.cfg.Links.DeleteVeth(veth); err != nil {
 			return fmt.Errorf("network %q removed, but its veth %q: %w", ref, veth, err)
