@@ -284,9 +284,9 @@ func natChain(name, hook string) *Chain {
 }
 
 // forwardChain decides forwarded traffic on our bridges. Every packet of an
-// accepted connection leaves at ESTABLISHED; a new one is dispatched on its
-// interfaces by two verdict-map lookups, so it walks only the few rules that
-// can decide it, whatever N and P. Traffic on neither side of a bridge of ours
+// accepted connection leaves at ESTABLISHED or CONFIRMED; a connection's
+// first packet is dispatched on its interfaces by two verdict-map lookups,
+// so it walks only the few rules that can decide it, whatever N and P. Traffic on neither side of a bridge of ours
 // is not ours: it falls through to the policy, accept.
 //
 // The jump targets below always end in a verdict: none returns.
@@ -302,6 +302,18 @@ func forwardChain() *Chain {
 			// or the admin's) let its first packet through, and an accept
 			// ends only our chain.
 			{Comment: TagEstablished, Exprs: []Expr{CtStateIn{States: []string{"established", "related"}}, accept}},
+			// So does every later packet of a connection that has seen no
+			// reply yet (one-way UDP stays "new" in conntrack on every
+			// packet). Conntrack confirms a connection only once its first
+			// packet has passed every hook, so that packet got this chain's
+			// full verdict, and our verdicts depend on nothing a later
+			// packet could change: its addresses, ports, interfaces and
+			// DNAT are the connection's. The same holds for ESTABLISHED;
+			// when nftbridge takes something away (a port, an endpoint) it
+			// deletes the conntrack entries it allowed, so neither rule
+			// keeps a flow alive that the rules below would now drop. The
+			// admin's rules above still see every packet.
+			{Comment: TagConfirmed, Exprs: []Expr{CtStatusConfirmed{}, accept}},
 			// From a bridge: bridge_out, or internal_out for an internal
 			// network.
 			{Comment: TagFromBridge, Exprs: []Expr{VerdictMap{Key: []Field{FieldIIFName}, Map: MapFromBridge}}},

@@ -19,6 +19,7 @@ var tagMeaning = map[string]string{
 	TagDNATIP:        "Traffic to a host address: protocol . address . port looks up the ports published on one host address.",
 	TagDNAT:          "Otherwise protocol . port looks up the ports published on every host address (0.0.0.0).",
 	TagEstablished:   "Every later packet of an accepted connection (and related traffic) is accepted at once, before any drop: a connection exists only because its first packet was let through.",
+	TagConfirmed:     "Every later packet of a connection that has seen no reply yet (one-way UDP is \"new\" on every packet) is accepted too: conntrack confirms a connection only after its first packet passed every hook, so that packet got the full verdict below. nftbridge deletes the conntrack entries of a port it unpublishes and of an endpoint it removes, so neither this nor ESTABLISHED outlives what allowed it.",
 	TagFromBridge:    "A new connection from a bridge: one lookup picks bridge_out, or internal_out for an internal network. Other input interfaces miss and go on.",
 	TagToBridge:      "A new connection from elsewhere into a bridge: one lookup picks bridge_in, or internal_in for an internal network. Traffic on neither side of a bridge is not ours: the policy accepts it.",
 	TagCrossBridge:   "From a bridge to a bridge (the same one or another): cross_bridge decides.",

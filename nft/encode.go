@@ -25,6 +25,10 @@ const (
 // ct status).
 const ipsDstNAT = 1 << 5
 
+// ipsConfirmed is IPS_CONFIRMED: the connection is in conntrack's table,
+// which happens once its first packet has passed every hook.
+const ipsConfirmed = 1 << 3
+
 // wireRegister is the register number nft puts on the wire for a 32-bit
 // register: the 128-bit alias (1–4) when the register starts a 16-byte
 // register, the 32-bit number otherwise. The kernel accepts both; matching
@@ -127,6 +131,8 @@ func (e *ruleEncoder) encodeExpr(x Expr) ([]expr.Any, []anonSet, error) {
 		return ctMaskNonZero(expr.CtKeySTATE, mask), nil, nil
 	case CtStatusDNAT:
 		return ctMaskNonZero(expr.CtKeySTATUS, ipsDstNAT), nil, nil
+	case CtStatusConfirmed:
+		return ctMaskNonZero(expr.CtKeySTATUS, ipsConfirmed), nil, nil
 	case FibDaddrLocal:
 		return []expr.Any{
 			&expr.Fib{Register: reg, FlagDADDR: true, ResultADDRTYPE: true},

@@ -52,6 +52,7 @@ const (
 	TagDNAT          = "DNAT"
 	TagDNATIP        = "DNAT-IP"
 	TagEstablished   = "ESTABLISHED"
+	TagConfirmed     = "CONFIRMED"
 	TagFromBridge    = "FROM-BRIDGE"
 	TagToBridge      = "TO-BRIDGE"
 	TagCrossBridge   = "CROSS-BRIDGE"
@@ -292,6 +293,11 @@ type CtStateIn struct {
 // CtStatusDNAT matches connections whose destination was translated.
 type CtStatusDNAT struct{}
 
+// CtStatusConfirmed matches packets of a connection that conntrack has
+// confirmed: one whose first packet passed every hook. A first packet
+// never matches.
+type CtStatusConfirmed struct{}
+
 // FibDaddrLocal matches packets addressed to one of the host's own addresses.
 type FibDaddrLocal struct{}
 
@@ -328,13 +334,14 @@ const (
 	Jump
 )
 
-func (Lookup) isExpr()        {}
-func (PrefixMatch) isExpr()   {}
-func (ProtoIn) isExpr()       {}
-func (CtStateIn) isExpr()     {}
-func (CtStatusDNAT) isExpr()  {}
-func (FibDaddrLocal) isExpr() {}
-func (VerdictMap) isExpr()    {}
-func (DNATMap) isExpr()       {}
-func (Masquerade) isExpr()    {}
-func (Verdict) isExpr()       {}
+func (Lookup) isExpr()            {}
+func (PrefixMatch) isExpr()       {}
+func (ProtoIn) isExpr()           {}
+func (CtStateIn) isExpr()         {}
+func (CtStatusDNAT) isExpr()      {}
+func (CtStatusConfirmed) isExpr() {}
+func (FibDaddrLocal) isExpr()     {}
+func (VerdictMap) isExpr()        {}
+func (DNATMap) isExpr()           {}
+func (Masquerade) isExpr()        {}
+func (Verdict) isExpr()           {}

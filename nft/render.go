@@ -223,6 +223,8 @@ func ExprString(e Expr) string {
 		return "ct state " + strings.Join(sortedStates(e.States), ",")
 	case CtStatusDNAT:
 		return "ct status dnat"
+	case CtStatusConfirmed:
+		return "ct status confirmed"
 	case FibDaddrLocal:
 		return "fib daddr type local"
 	case VerdictMap:

@@ -15,8 +15,11 @@ type Packet struct {
 	Saddr, Daddr netip.Addr
 	Proto        uint8 // ProtoTCP or ProtoUDP
 	Sport, Dport uint16
-	// CtState is "new" (the default), "established", "related", "invalid"
-	// or "untracked". NAT chains run for new packets only.
+	// CtState is "new" (the default: a connection's first packet),
+	// "unreplied" (a later packet of a connection that has seen no reply:
+	// conntrack's state is new, but the connection is confirmed),
+	// "established", "related", "invalid" or "untracked". NAT chains run
+	// for new packets only.
 	CtState string
 	// CtDNAT is, for a packet of an existing connection, whether that
 	// connection was DNATed (ct status dnat). New packets learn it from the
@@ -123,11 +126,11 @@ func (p Packet) validate() error {
 		if p.CtDNAT || p.CtNATDst.IsValid() {
 			return fmt.Errorf("packet %v: CtDNAT and CtNATDst describe an existing connection, not a new one", p.Daddr)
 		}
-	case "established", "related", "invalid", "untracked":
+	case "unreplied", "established", "related", "invalid", "untracked":
 		// invalid: conntrack refused it (a stray TCP segment); untracked:
 		// someone's notrack rule. Neither passes a NAT chain.
 	default:
-		return fmt.Errorf("packet conntrack state %q: must be new, established, related, invalid or untracked", p.CtState)
+		return fmt.Errorf("packet conntrack state %q: must be new, unreplied, established, related, invalid or untracked", p.CtState)
 	}
 	if p.CtNATDst.IsValid() && !p.CtNATDst.Addr().Is4() {
 		return fmt.Errorf("packet conntrack destination %v: must be IPv4", p.CtNATDst)

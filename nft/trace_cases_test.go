@@ -37,6 +37,9 @@ func publishedPortCases() []traceCase {
 		{name: "outside → host:8080, later packet: conntrack DNATs it, accept [ESTABLISHED]",
 			pkt:  established(tcp("uplink", outside, hostIP+":8080"), a1+":80", true),
 			want: want{verdict: "accept", oif: "br-a", by: TagEstablished, tags: tags(TagEstablished)}},
+		{name: "outside → host:5353/udp, later packet, no reply yet: conntrack DNATs it, accept [CONFIRMED]",
+			pkt:  unreplied(udp("uplink", outside, hostIP+":5353"), a1+":53", true),
+			want: want{verdict: "accept", oif: "br-a", by: TagConfirmed, tags: tags(TagConfirmed)}},
 	}
 }
 
@@ -148,6 +151,9 @@ func outboundCases() []traceCase {
 		{name: "a1 → outside reply on a published port: accept [ESTABLISHED]",
 			pkt:  established(tcp("br-a", a1, outside+":40000"), "", true),
 			want: want{verdict: "accept", oif: "uplink", by: TagEstablished, tags: tags(TagEstablished)}},
+		{name: "a1 → uplink/udp, later packet, no reply yet: accept [CONFIRMED]",
+			pkt:  unreplied(udp("br-a", a1, "198.51.100.1:53"), "", false),
+			want: want{verdict: "accept", oif: "uplink", by: TagConfirmed, tags: tags(TagConfirmed)}},
 		{name: "c2 → c1, established: ICC off drops only new connections, accept [ESTABLISHED]",
 			pkt:  established(tcp("br-c", c2, c1+":40000"), "", true),
 			want: want{verdict: "accept", oif: "br-c", by: TagEstablished, tags: tags(TagEstablished)}},

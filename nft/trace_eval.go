@@ -149,6 +149,10 @@ func (t *tracer) evalMatch(e Expr) (bool, error) {
 			return false, nil // no connection yet: the kernel's NFT_BREAK
 		}
 		return t.dnatted || (!t.isNew() && t.pkt.CtDNAT), nil
+	case CtStatusConfirmed:
+		// Related counts as unconfirmed: the first packet of an expected
+		// connection is. (ESTABLISHED accepts both kinds first anyway.)
+		return t.ctVisible() && (t.pkt.CtState == "established" || t.pkt.CtState == "unreplied"), nil
 	case FibDaddrLocal:
 		return t.isLocal(t.pkt.Daddr), nil
 	}
@@ -162,6 +166,9 @@ func (t *tracer) ctStateIn(states []string) (bool, error) {
 		}
 	}
 	state := t.pkt.CtState
+	if state == "unreplied" {
+		state = "new" // conntrack's state for it; only ct status tells it apart
+	}
 	if !t.ctVisible() {
 		state = "invalid" // what nft reports for a packet conntrack has not seen
 	}

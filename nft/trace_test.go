@@ -91,6 +91,13 @@ func established(p Packet, natDst string, dnat bool) Packet {
 	return p
 }
 
+// unreplied is a later packet of a connection that has seen no reply yet.
+func unreplied(p Packet, natDst string, dnat bool) Packet {
+	p = established(p, natDst, dnat)
+	p.CtState = "unreplied"
+	return p
+}
+
 // userRule is an administrator's rule in the user chain.
 func userRule(comment string, exprs ...Expr) Rule { return Rule{Comment: comment, Exprs: exprs} }
 
@@ -166,7 +173,7 @@ func TestTraceTrail(t *testing.T) {
 		"routing: 172.18.0.2 via br-a",
 		"forward: jump user [USER-HOOK] {" + rule(ChainForward, 0) + "}",
 		"user: no match, return",
-		"forward: to_bridge → jump bridge_in [TO-BRIDGE] {" + rule(ChainForward, 3) + "}",
+		"forward: to_bridge → jump bridge_in [TO-BRIDGE] {" + rule(ChainForward, 4) + "}",
 		"bridge_in: accept [PUBLISHED] {" + rule(ChainBridgeIn, 0) + "}",
 		"nat_postrouting: no match, policy accept",
 	}
