@@ -81,7 +81,9 @@ calls go through `+"`bridge.Engine`"+` wired as the CLI wires it; processes are 
 helper inside the namespace (peak RSS from wait4). After deleting namespaces (the data plane's stacks,
 a cold restore's namespace) the benchmark waits until the kernel has torn them down: for 1,000
 bridges that holds the rtnl lock for seconds, which nftbridge's link operations would wait for and
-iptables-legacy-restore would not. The log says how long each wait took.
+iptables-legacy-restore would not. The log says how long each wait took. Each repetition of the
+full restore times nftbridge, `+"`nft -f`"+`, iptables-nft-restore and iptables-legacy-restore one right
+after another; the "faster than" targets are medians of those paired ratios.
 
 `, c.TCPConc, c.TCPConc, c.UDPConc, c.Duration, c.Warmup, c.Runs)
 	b.WriteString("**Commands** (NS = the benchmark's namespaces, FILE/DIR = files it generates):\n\n```\n")
