@@ -35,11 +35,7 @@ type Round struct {
 func (r *Results) pairedRatios(n, p int, metric, a, b string) []float64 {
 	var out []float64
 	if sa, sb := r.Find(n, p, a, metric), r.Find(n, p, b, metric); sa != nil && sb != nil {
-		for i := range min(len(sa.Samples), len(sb.Samples)) {
-			if sb.Samples[i] > 0 {
-				out = append(out, sa.Samples[i]/sb.Samples[i])
-			}
-		}
+		out = pairwise(sa.Samples, sb.Samples)
 	}
 	for _, round := range r.Rounds {
 		if round.N != n || round.P != p {
@@ -47,6 +43,17 @@ func (r *Results) pairedRatios(n, p int, metric, a, b string) []float64 {
 		}
 		if va, vb := round.Values[a][metric], round.Values[b][metric]; va > 0 && vb > 0 {
 			out = append(out, va/vb)
+		}
+	}
+	return out
+}
+
+// pairwise is a[i] / b[i] for every repetition i both have (b[i] > 0).
+func pairwise(a, b []float64) []float64 {
+	var out []float64
+	for i := range min(len(a), len(b)) {
+		if b[i] > 0 {
+			out = append(out, a[i]/b[i])
 		}
 	}
 	return out

@@ -201,13 +201,7 @@ func (r *Results) pairedControl(kind string, x int, a, b string) []float64 {
 	if sa == nil || sb == nil {
 		return nil
 	}
-	var out []float64
-	for i := range min(len(sa.SamplesMS), len(sb.SamplesMS)) {
-		if sb.SamplesMS[i] > 0 {
-			out = append(out, sa.SamplesMS[i]/sb.SamplesMS[i])
-		}
-	}
-	return out
+	return pairwise(sa.SamplesMS, sb.SamplesMS)
 }
 
 func restoreTargets(r *Results) []Target {
