@@ -29,24 +29,51 @@ type RestoreReport struct {
 // a reboot, a deleted bridge or an `nft flush ruleset`. The user chain keeps
 // its rules if it still exists. The store is only read.
 //
-// The ruleset is compiled and applied on a second goroutine while the
-// bridges are made right: the two take different kernel locks, so after a
-// reboot, when 1,000 bridges have to be created, neither waits for the
-// other. Forwarding is turned on, bridge netfilter set and containers
-// plugged back in only once the ruleset holds, so no packet crosses a
-// restored network unfiltered.
+// The work overlaps where it can. The links are dumped while the store is
+// read, and the bridges are made right as soon as the networks are decoded,
+// while the endpoints still are: after a reboot, creating 1,000 bridges is
+// most of a restore. The ruleset is compiled and applied on another
+// goroutine meanwhile: bridges and the table take different kernel locks,
+// so neither waits for the other. Forwarding is turned on, bridge netfilter
+// set and containers plugged back in only once the ruleset holds, so no
+// packet crosses a restored network unfiltered. If the endpoints cannot be
+// read, the error comes once the bridges are done.
 func (e *Engine) Restore() (*RestoreReport, error) {
-	st, err := e.State()
+	type inventoried struct {
+		inv link.Inventory
+		err error
+	}
+	dumped := make(chan inventoried, 1)
+	go func() {
+		inv, err := e.cfg.Links.Inventory()
+		dumped <- inventoried{inv, err}
+	}()
+	rep := &RestoreReport{}
+	var inv link.Inventory
+	bridged := make(chan error, 1)
+	started := false
+	st, err := store.SnapshotStaged(e.cfg.StorePath, e.cfg.LockWait, func(networks map[string]*store.Network) {
+		started = true
+		go func() {
+			d := <-dumped
+			if d.err != nil {
+				bridged <- d.err
+				return
+			}
+			inv = d.inv
+			bridged <- e.restoreNetworks(networks, inv, rep)
+		}()
+	})
 	if err != nil {
+		if started {
+			<-bridged
+		}
 		return nil, err
 	}
 	applied := make(chan error, 1)
 	go func() { applied <- e.applyRuleset(st) }()
-	rep := &RestoreReport{Networks: len(st.Networks), Endpoints: len(st.Endpoints)}
-	inv, err := e.cfg.Links.Inventory()
-	if err == nil {
-		err = e.restoreNetworks(st, inv, rep)
-	}
+	err = <-bridged
+	rep.Networks, rep.Endpoints = len(st.Networks), len(st.Endpoints)
 	if rulesErr := <-applied; rulesErr != nil {
 		return rep, errors.Join(rulesErr, err)
 	}
@@ -93,11 +120,11 @@ func (e *Engine) applyRuleset(st *store.State) error {
 // created together (CreateBridges pipelines them on one socket: a restore
 // after a reboot creates them all); a bridge that exists is touched only if
 // the inventory says it is not right.
-func (e *Engine) restoreNetworks(st *store.State, inv link.Inventory, rep *RestoreReport) error {
+func (e *Engine) restoreNetworks(networks map[string]*store.Network, inv link.Inventory, rep *RestoreReport) error {
 	var missing []link.BridgeSpec
 	byBridge := map[string]string{}
-	for _, name := range slices.Sorted(maps.Keys(st.Networks)) {
-		n := st.Networks[name]
+	for _, name := range slices.Sorted(maps.Keys(networks)) {
+		n := networks[name]
 		addr := netip.PrefixFrom(n.Gateway, n.Subnet.Bits())
 		if !inv.Exists(n.Bridge) {
 			missing = append(missing, link.BridgeSpec{Name: n.Bridge, Addr: addr, MTU: n.MTU})

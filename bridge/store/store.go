@@ -33,6 +33,9 @@ type Store struct {
 
 	mu     sync.Mutex // serialises this process's calls; the file lock does the rest
 	closed bool
+	// onNetworks, if set, gets the networks of each View before its
+	// endpoints are read (SnapshotStaged).
+	onNetworks func(map[string]*Network)
 }
 
 // DefaultPath is $NFTBRIDGE_STATE_DIR/state.db if that is set, else
@@ -98,7 +101,7 @@ func (s *Store) View(fn func(*State) error) error {
 		if _, err := checkSchema(tx); err != nil {
 			return fmt.Errorf("read state %s: %w", s.path, err)
 		}
-		st, _, err := readState(tx, false)
+		st, _, err := readState(tx, false, s.onNetworks)
 		if err != nil {
 			return fmt.Errorf("read state %s: %w", s.path, err)
 		}
@@ -114,7 +117,7 @@ func (s *Store) View(fn func(*State) error) error {
 // Store itself (that would wait for its own lock).
 func (s *Store) Update(fn func(*State) error) error {
 	return s.writeTx(func(tx *bolt.Tx, created bool) (bool, error) {
-		old, raw, err := readState(tx, true)
+		old, raw, err := readState(tx, true, nil)
 		if err != nil {
 			return false, fmt.Errorf("read state %s: %w", s.path, err)
 		}
@@ -177,6 +180,27 @@ func Snapshot(path string, timeout time.Duration) (*State, error) {
 	var out *State
 	err = s.View(func(st *State) error {
 		out = st // readState decoded it for this call: nobody else has it
+		return nil
+	})
+	return out, err
+}
+
+// SnapshotStaged is Snapshot that hands the networks to networks as soon
+// as they are decoded, while the endpoints still are, in the same read
+// transaction: a restore starts on the bridges meanwhile. networks gets
+// the map of the state SnapshotStaged returns, and must not keep the
+// transaction waiting. If the endpoints then cannot be read, the error
+// comes after networks was called.
+func SnapshotStaged(path string, timeout time.Duration, networks func(map[string]*Network)) (*State, error) {
+	s, err := Open(path, timeout)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	s.onNetworks = networks
+	var out *State
+	err = s.View(func(st *State) error {
+		out = st
 		return nil
 	})
 	return out, err
@@ -262,7 +286,7 @@ type rawState struct {
 
 // readState decodes every record. A missing bucket reads as empty (a file
 // opened read-only before Open initialised it).
-func readState(tx *bolt.Tx, keepRaw bool) (*State, rawState, error) {
+func readState(tx *bolt.Tx, keepRaw bool, onNetworks func(map[string]*Network)) (*State, rawState, error) {
 	if _, err := checkSchema(tx); err != nil {
 		return nil, rawState{}, err
 	}
@@ -273,6 +297,9 @@ func readState(tx *bolt.Tx, keepRaw bool) (*State, rawState, error) {
 	}
 	if err := readBucket(tx, bucketNetworks, raw.networks, st.Networks); err != nil {
 		return nil, rawState{}, err
+	}
+	if onNetworks != nil {
+		onNetworks(st.Networks)
 	}
 	if err := readBucket(tx, bucketEndpoints, raw.endpoints, st.Endpoints); err != nil {
 		return nil, rawState{}, err

@@ -309,3 +309,55 @@ func runChild(t *testing.T, id, path string) {
 		}
 	}
 }
+
+// SnapshotStaged hands over the networks before it reads the endpoints, as
+// the map it then returns; a bad endpoint record fails it after that.
+func TestSnapshotStaged(t *testing.T) {
+	s, path := openTemp(t)
+	if err := s.Update(func(st *State) error {
+		st.Networks["web"] = sampleNetwork()
+		st.Endpoints["web-1"] = sampleEndpoint()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var early map[string]*Network
+	st, err := SnapshotStaged(path, time.Second, func(networks map[string]*Network) {
+		if early != nil {
+			t.Error("networks handed over twice")
+		}
+		early = networks
+	})
+	if err != nil {
+		t.Fatalf("SnapshotStaged: %v", err)
+	}
+	if !reflect.DeepEqual(early, map[string]*Network{"web": sampleNetwork()}) {
+		t.Errorf("networks handed over: %+v", early)
+	}
+	if len(st.Networks) != 1 || st.Networks["web"] != early["web"] {
+		t.Errorf("state's networks are not the ones handed over: %+v", st.Networks)
+	}
+	if got, want := st.Endpoints["web-1"], sampleEndpoint(); !reflect.DeepEqual(got, want) {
+		t.Errorf("endpoint: got %+v want %+v", got, want)
+	}
+
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte(bucketEndpoints)).Put([]byte("web-2"), []byte(`{"Name":"web-2","Addr":"not an address"}`))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	called := false
+	st, err = SnapshotStaged(path, time.Second, func(map[string]*Network) { called = true })
+	if err == nil || !strings.Contains(err.Error(), "web-2") || st != nil {
+		t.Errorf("SnapshotStaged with a bad endpoint record = %v, %v; want an error naming it", st, err)
+	}
+	if !called {
+		t.Error("the networks were not handed over before the bad endpoint record")
+	}
+}

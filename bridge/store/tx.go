@@ -188,6 +188,6 @@ func (t *Tx) PortsIn(proto string, first, last uint16) ([]PortEntry, error) {
 
 // State reads the whole state (the slow path, for a full reconcile).
 func (t *Tx) State() (*State, error) {
-	st, _, err := readState(t.tx, false)
+	st, _, err := readState(t.tx, false, nil)
 	return st, err
 }
