@@ -12,8 +12,11 @@ LDFLAGS := -X main.version=$(VERSION)
 
 all: build
 
+# nftbridge is the CLI, built without the daemon's HTTP server (faster to
+# start); nftbridged is the full build, which `nftbridge daemon` runs.
 build:
-	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/nftbridge ./cmd/nftbridge
+	CGO_ENABLED=0 $(GO) build -tags nodaemon -ldflags '$(LDFLAGS)' -o $(BIN)/nftbridge ./cmd/nftbridge
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/nftbridged ./cmd/nftbridge
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/nbecho ./cmd/nbecho
 
 # deps installs what the demo and the tests need (Debian packages).
