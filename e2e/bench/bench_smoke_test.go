@@ -56,7 +56,7 @@ func smokeConfig(t *testing.T) Config {
 	cfg.Duration, cfg.Warmup, cfg.TCPConc, cfg.UDPConc = 150*time.Millisecond, 50*time.Millisecond, 4, 1
 	cfg.PublishN, cfg.PublishPorts = 3, []int{2, 4}
 	cfg.NetworkNs, cfg.NetCreateP = []int{3}, 2
-	cfg.RestoreN, cfg.RestoreP, cfg.ColdRestores = 3, 4, 1
+	cfg.RestoreN, cfg.RestoreP, cfg.RestoreReps, cfg.ColdRestores = 3, 4, 2, 1
 	cfg.CLIReps, cfg.LibReps, cfg.Rounds = 1, 2, 2
 	cfg.Log = testLog{t}
 	cfg.Command = "go test ./e2e/bench -run TestSmoke"

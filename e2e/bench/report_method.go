@@ -81,11 +81,15 @@ calls go through `+"`bridge.Engine`"+` wired as the CLI wires it; processes are 
 helper inside the namespace (peak RSS from wait4). After deleting namespaces (the data plane's stacks,
 a cold restore's namespace) the benchmark waits until the kernel has torn them down: for 1,000
 bridges that holds the rtnl lock for seconds, which nftbridge's link operations would wait for and
-iptables-legacy-restore would not. The log says how long each wait took. Each repetition of the
-full restore times nftbridge, `+"`nft -f`"+`, iptables-nft-restore and iptables-legacy-restore one right
-after another; the "faster than" targets are medians of those paired ratios.
+iptables-legacy-restore would not. The log says how long each wait took. Each of the %d
+repetitions of the full restore times nftbridge, `+"`nft -f`"+`, iptables-nft-restore and
+iptables-legacy-restore one right after another; the "faster than" targets are medians of those
+paired ratios. Each restore starts from an empty ruleset after an untimed 0.5 s pause:
+`+"`nft flush ruleset`"+` returns before the kernel has freed what it flushed (it does that from a work queue), while the
+legacy tables are emptied synchronously; the pause keeps that teardown out of the next timing. The
+%d restores that also create every bridge each start in a fresh namespace.
 
-`, c.TCPConc, c.TCPConc, c.UDPConc, c.Duration, c.Warmup, c.Runs)
+`, c.TCPConc, c.TCPConc, c.UDPConc, c.Duration, c.Warmup, c.Runs, max(c.RestoreReps, 1), max(c.ColdRestores, 1))
 	b.WriteString("**Commands** (NS = the benchmark's namespaces, FILE/DIR = files it generates):\n\n```\n")
 	for _, line := range methodCommands(c) {
 		b.WriteString(line + "\n")

@@ -31,6 +31,7 @@ type Config struct {
 	NetCreateP   int   // ports while timing network create
 	RestoreN     int
 	RestoreP     int
+	RestoreReps  int // side-by-side repetitions of the full restores (bridges present)
 	ColdRestores int // restores that also create every bridge
 	CLIReps      int // CLI invocations per control-plane round
 	LibReps      int // library calls per control-plane round
@@ -61,7 +62,7 @@ func DefaultConfig() Config {
 		OutDir: "docs/benchmarks", Networks: []int{1, 100, 1000}, Ports: []int{1, 1000, 10000},
 		Runs: 5, Duration: 2 * time.Second, Warmup: 300 * time.Millisecond, TCPConc: 16, UDPConc: 2,
 		PublishN: 1000, PublishPorts: []int{10, 1000, 10000}, NetworkNs: []int{10, 1000}, NetCreateP: 1000,
-		RestoreN: 1000, RestoreP: 10000, ColdRestores: 3, CLIReps: 4, LibReps: 20, Floor: true, Rounds: 30,
+		RestoreN: 1000, RestoreP: 10000, RestoreReps: 15, ColdRestores: 5, CLIReps: 4, LibReps: 20, Floor: true, Rounds: 30,
 		Log: os.Stderr,
 	}
 }
@@ -134,21 +135,24 @@ func (b *Bench) note(format string, args ...any) {
 	b.logf("NOTE: %s", msg)
 }
 
-// buildNftbridge builds the CLI from this module into dir.
+// buildNftbridge builds the CLI from this module into dir, as `make build`
+// does: nftbridge without the daemon, nftbridged (which `nftbridge
+// daemon` runs) beside it.
 func buildNftbridge(dir string) (string, error) {
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	gomod := strings.TrimSpace(string(out))
 	if err != nil || gomod == "" || gomod == os.DevNull {
 		return "", fmt.Errorf("cannot find the module to build nftbridge (pass -nftbridge): %v", err)
 	}
-	bin := filepath.Join(dir, "nftbridge")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/nftbridge")
-	cmd.Dir = filepath.Dir(gomod)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build ./cmd/nftbridge: %v: %s", err, out)
+	for _, b := range []struct{ name, tags string }{{"nftbridge", "nodaemon"}, {"nftbridged", ""}} {
+		cmd := exec.Command("go", "build", "-tags", b.tags, "-o", filepath.Join(dir, b.name), "./cmd/nftbridge")
+		cmd.Dir = filepath.Dir(gomod)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build -tags %q ./cmd/nftbridge: %v: %s", b.tags, err, out)
+		}
 	}
-	return bin, nil
+	return filepath.Join(dir, "nftbridge"), nil
 }
 
 // dataPlane measures every (N, P) point, each run loading the layouts in a

@@ -38,6 +38,7 @@ func main() {
 	netNs := flag.String("network-counts", joinInts(cfg.NetworkNs), "control plane: N while timing network create")
 	flag.IntVar(&cfg.NetCreateP, "network-ports", cfg.NetCreateP, "control plane: P while timing network create")
 	flag.IntVar(&cfg.RestoreP, "restore-ports", cfg.RestoreP, "control plane: P of the full restore")
+	flag.IntVar(&cfg.RestoreReps, "restore-reps", cfg.RestoreReps, "side-by-side repetitions of the full restores")
 	flag.IntVar(&cfg.ColdRestores, "cold-restores", cfg.ColdRestores, "restores that also create the bridges")
 	flag.IntVar(&cfg.CLIReps, "cli-reps", cfg.CLIReps, "CLI invocations per control-plane round")
 	flag.IntVar(&cfg.LibReps, "lib-reps", cfg.LibReps, "library calls per control-plane round")
