@@ -178,11 +178,11 @@ func compileSets(d Desired) []*Set {
 // they save.
 const parallelCompileMin = 4096
 
-// Room for every element is made up front, and the values of all elements
-// from one source share one array: growing 34,000-element slices a
-// doubling at a time was a fifth of Compile, and a small allocation per
-// element key most of the rest.
-
+// compileNetworks, compileEndpoints and compilePorts make room for every
+// element up front, and the values of all elements from one source share
+// one array: growing 34,000-element slices a doubling at a time was a fifth
+// of Compile, and a small allocation per element key most of the rest.
+// Elements never change their keys in place, so they may share values.
 func compileNetworks(networks []Network, byName map[string]*Set) {
 	for _, name := range []string{SetBridges, MapFromBridge, MapToBridge, MapICC, SetMasqSubnets} {
 		byName[name].Elements = make([]Element, 0, len(networks))

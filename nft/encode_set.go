@@ -179,11 +179,11 @@ func (enc *elementEncoder) add(e Element) error {
 			return err
 		}
 	case s.IsMap():
-		if isRange(s.Data, e.Data) {
-			return fmt.Errorf("data: data cannot be a range")
-		}
 		if ke.Val, err = enc.values(s.Data, e.Data, false); err != nil {
 			return fmt.Errorf("data: %w", err)
+		}
+		if isRange(s.Data, e.Data) {
+			return fmt.Errorf("data cannot be a range")
 		}
 	}
 	switch {
