@@ -69,14 +69,6 @@ func (b *Bench) controlPlane(ctx context.Context) error {
 	return b.networkBench(ctx, cp)
 }
 
-// quiet is an untimed pause before a timed restore. `nft flush ruleset`
-// returns before the kernel has freed what it flushed: it frees 34,000
-// elements (or 28,000 iptables-nft rules) from a work queue after an RCU
-// grace period, on either core. Timed right away, the next restore shares
-// the machine with that teardown, which iptables-legacy-restore, whose
-// flush of the legacy tables is synchronous, never does.
-var quiet = Cmd("sleep", "0.5")
-
 // restoreBench times full restores of RestoreN networks and RestoreP ports
 // and returns the namespaces it leaves (bridges created, tables empty):
 // cp for nftables, cp+"l" for iptables-legacy.
@@ -99,11 +91,11 @@ func (b *Bench) restoreBench(ctx context.Context) ([2]string, error) {
 		}
 		var l StepList
 		flush := Cmd("nft", "flush", "ruleset")
-		l.Add(-1, flush, quiet)
+		l.Add(-1, flush)
 		l.Add(0, Timed(b.nb(pt.stateDir, "restore")...))
-		l.Add(-1, flush, quiet)
+		l.Add(-1, flush)
 		l.Add(1, Timed("nft", "-f", pt.nftText))
-		l.Add(-1, flush, quiet)
+		l.Add(-1, flush)
 		l.Add(2, Timed("iptables-nft-restore", pt.rules))
 		l.Add(-1, flush)
 		if err := b.recordSteps(ns[0], &l, KindRestore, pt.plan.TCPPorts(), MethodRestore, MethodNftF, MethodNftRest); err != nil {
@@ -114,7 +106,7 @@ func (b *Bench) restoreBench(ctx context.Context) ([2]string, error) {
 		if err := os.WriteFile(empty, []byte(EmptyDockerRules()), 0o600); err != nil {
 			return ns, err
 		}
-		legacy.Add(-1, Cmd("iptables-legacy-restore", empty), quiet)
+		legacy.Add(-1, Cmd("iptables-legacy-restore", empty))
 		legacy.Add(0, Timed("iptables-legacy-restore", pt.rules))
 		if err := b.recordSteps(ns[1], &legacy, KindRestore, pt.plan.TCPPorts(), MethodLegacyRest); err != nil {
 			return ns, err

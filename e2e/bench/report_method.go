@@ -83,11 +83,11 @@ a cold restore's namespace) the benchmark waits until the kernel has torn them d
 bridges that holds the rtnl lock for seconds, which nftbridge's link operations would wait for and
 iptables-legacy-restore would not. The log says how long each wait took. Each of the %d
 repetitions of the full restore times nftbridge, `+"`nft -f`"+`, iptables-nft-restore and
-iptables-legacy-restore one right after another; the "faster than" targets are medians of those
-paired ratios. Each restore starts from an empty ruleset after an untimed 0.5 s pause:
-`+"`nft flush ruleset`"+` returns before the kernel has freed what it flushed (it does that from a work queue), while the
-legacy tables are emptied synchronously; the pause keeps that teardown out of the next timing. The
-%d restores that also create every bridge each start in a fresh namespace.
+iptables-legacy-restore one right after another, each from an empty ruleset; the "faster than"
+targets are medians of those paired ratios. The %d restores that also create every bridge each
+start in a fresh namespace. Every wait for the kernel also waits until the machine is idle (CPU
+busy under 10%% for three half-second windows in a row): the control plane starts after 45
+minutes of packet load, whose namespaces the kernel is still tearing down.
 
 `, c.TCPConc, c.TCPConc, c.UDPConc, c.Duration, c.Warmup, c.Runs, max(c.RestoreReps, 1), max(c.ColdRestores, 1))
 	b.WriteString("**Commands** (NS = the benchmark's namespaces, FILE/DIR = files it generates):\n\n```\n")
