@@ -33,9 +33,6 @@ type Store struct {
 
 	mu     sync.Mutex // serialises this process's calls; the file lock does the rest
 	closed bool
-	// onNetworks, if set, gets the networks of each View before its
-	// endpoints are read (SnapshotStaged).
-	onNetworks func(map[string]*Network)
 }
 
 // DefaultPath is $NFTBRIDGE_STATE_DIR/state.db if that is set, else
@@ -87,6 +84,12 @@ func (s *Store) Path() string { return s.path }
 // View calls fn with the current state under a shared file lock. fn must not
 // keep or modify the state.
 func (s *Store) View(fn func(*State) error) error {
+	return s.view(nil, fn)
+}
+
+// view is View; onNetworks, if not nil, gets the networks before the
+// endpoints are read (SnapshotStaged).
+func (s *Store) view(onNetworks func(map[string]*Network), fn func(*State) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -101,7 +104,7 @@ func (s *Store) View(fn func(*State) error) error {
 		if _, err := checkSchema(tx); err != nil {
 			return fmt.Errorf("read state %s: %w", s.path, err)
 		}
-		st, _, err := readState(tx, false, s.onNetworks)
+		st, _, err := readState(tx, false, onNetworks)
 		if err != nil {
 			return fmt.Errorf("read state %s: %w", s.path, err)
 		}
@@ -172,20 +175,11 @@ func (s *Store) writeTx(fn func(tx *bolt.Tx, created bool) (commit bool, err err
 // it is not copied (a copy of 10,000 endpoints was a tenth of a restore's
 // store read).
 func Snapshot(path string, timeout time.Duration) (*State, error) {
-	s, err := Open(path, timeout)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	var out *State
-	err = s.View(func(st *State) error {
-		out = st // readState decoded it for this call: nobody else has it
-		return nil
-	})
-	return out, err
+	return SnapshotStaged(path, timeout, nil)
 }
 
-// SnapshotStaged is Snapshot that hands the networks to networks as soon
+// SnapshotStaged is Snapshot that hands the networks to networks (if not
+// nil) as soon
 // as they are decoded, while the endpoints still are, in the same read
 // transaction: a restore starts on the bridges meanwhile. networks gets
 // the map of the state SnapshotStaged returns, and must not keep the
@@ -197,10 +191,9 @@ func SnapshotStaged(path string, timeout time.Duration, networks func(map[string
 		return nil, err
 	}
 	defer s.Close()
-	s.onNetworks = networks
 	var out *State
-	err = s.View(func(st *State) error {
-		out = st
+	err = s.view(networks, func(st *State) error {
+		out = st // readState decoded it for this call: nobody else has it
 		return nil
 	})
 	return out, err
