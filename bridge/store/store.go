@@ -179,9 +179,8 @@ func Snapshot(path string, timeout time.Duration) (*State, error) {
 }
 
 // SnapshotStaged is Snapshot that hands the networks to networks (if not
-// nil) as soon
-// as they are decoded, while the endpoints still are, in the same read
-// transaction: a restore starts on the bridges meanwhile. networks gets
+// nil) as soon as they are decoded, while the endpoints still are, in the
+// same read transaction: a restore starts on the bridges meanwhile. networks gets
 // the map of the state SnapshotStaged returns, and must not keep the
 // transaction waiting. If the endpoints then cannot be read, the error
 // comes after networks was called.
