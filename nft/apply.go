@@ -30,6 +30,9 @@ type Applier struct {
 	// 6.3 (Debian bookworm's 6.1) have no NFT_MSG_DESTROYSETELEM and
 	// answer EINVAL; plain deletes are used from then on.
 	noDestroy bool
+	// Tests make a staged install (installStaged) happen, and in small
+	// batches, with a small ruleset.
+	testInstallMin, testInstallBatch int
 }
 
 // ApplierOption configures NewApplier.

@@ -31,6 +31,11 @@ const reconcileAttempts = 3
 // The batch carries the ruleset generation its reads were made at, so a
 // concurrent change makes the kernel refuse it (ERESTART) and Reconcile
 // reads and plans again.
+//
+// A table that does not exist yet and gets installStagedMin elements or
+// more is installed in stages instead (see installStaged): the kernel works
+// on elements while the next ones are marshalled, and the table still
+// starts filtering all at once, or is removed again if a stage fails.
 func (a *Applier) Reconcile(rs *Ruleset) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -58,6 +63,9 @@ func (a *Applier) reconcileOnce(rs *Ruleset) error {
 	if err != nil {
 		return err
 	}
+	if !cur.exists && rs.ElementCount() >= a.installStagedMin() {
+		return a.installStaged(rs, gen.ID)
+	}
 	b, err := a.planReconcile(rs, cur)
 	if err != nil {
 		return err
@@ -68,6 +76,7 @@ func (a *Applier) reconcileOnce(rs *Ruleset) error {
 // tableState is what the kernel has of our table: chains, named sets and
 // their elements.
 type tableState struct {
+	exists   bool
 	chains   map[string]*nftables.Chain
 	sets     map[string]*nftables.Set
 	elements map[string][]nftables.SetElement
@@ -81,6 +90,7 @@ func (a *Applier) readTable() (*tableState, error) {
 	if err != nil || !exists {
 		return st, err
 	}
+	st.exists = true
 	chains, err := a.conn.ListChainsOfTableFamily(a.table.Family)
 	if err != nil {
 		return nil, fmt.Errorf("list chains: %w", err)
