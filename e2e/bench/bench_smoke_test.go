@@ -126,7 +126,7 @@ func checkControl(t *testing.T, res *Results, cfg Config) {
 		{KindPublish, 2, []string{MethodCLI, MethodLib, MethodLegacyPub, MethodNftPub}},
 		{KindPublish, 4, []string{MethodCLI, MethodLib, MethodLegacyPub, MethodNftPub}},
 		{KindNetwork, 3, []string{MethodCLI, MethodLib}},
-		{KindRestore, cfg.RestoreP, []string{MethodRestore, MethodColdRest, MethodNftF, MethodLegacyRest, MethodNftRest}},
+		{KindRestore, cfg.RestoreP, []string{MethodRestore, MethodColdRest, MethodBridgesIP, MethodNftF, MethodLegacyRest, MethodNftRest}},
 	}
 	for _, w := range want {
 		for _, m := range w.methods {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // Control-plane methods (series names in the report).
@@ -15,6 +17,7 @@ const (
 	MethodLib        = "nftbridge library"
 	MethodRestore    = "nftbridge restore"
 	MethodColdRest   = "nftbridge restore, creating the bridges"
+	MethodBridgesIP  = "the same bridges alone: ip -batch and sysctl (no ruleset)"
 	MethodNftF       = "nft -f (nftbridge's table as text)"
 	MethodLegacyRest = "iptables-legacy-restore (Docker's rules)"
 	MethodNftRest    = "iptables-nft-restore (Docker's rules)"
@@ -144,6 +147,9 @@ func (b *Bench) coldRestores(ctx context.Context, pt *cpPoint) (string, error) {
 		if err := b.recordSteps(ns, &l, KindRestore, pt.plan.TCPPorts(), MethodColdRest); err != nil {
 			return "", err
 		}
+		if err := b.bridgesAlone(ctx, pt, k); err != nil {
+			return "", err
+		}
 		if k == reps-1 {
 			return ns, nil
 		}
@@ -153,61 +159,158 @@ func (b *Bench) coldRestores(ctx context.Context, pt *cpPoint) (string, error) {
 	return "", nil
 }
 
-// publishBench times publishing one more port with P ports published.
+// bridgesAlone times the kernel work of a cold restore without nftbridge:
+// the same bridges made by iproute2 and sysctl in a fresh namespace, each
+// created down, IPv6 off and route_localnet on, then addressed and up, as
+// CreateBridges leaves them. It is the floor of any restore that creates
+// them: what the kernel takes for 1,000 bridges on this machine.
+func (b *Bench) bridgesAlone(ctx context.Context, pt *cpPoint, k int) error {
+	var create, configure strings.Builder
+	sysctl := []string{"sysctl", "-q", "-w"}
+	for _, n := range pt.plan.Networks {
+		fmt.Fprintf(&create, "link add %s type bridge\n", n.Bridge)
+		fmt.Fprintf(&configure, "addr add %s dev %s\nlink set %s up\n",
+			netip.PrefixFrom(n.Gateway, n.Subnet.Bits()), n.Bridge, n.Bridge)
+		sysctl = append(sysctl, "net.ipv6.conf."+n.Bridge+".disable_ipv6=1", "net.ipv4.conf."+n.Bridge+".route_localnet=1")
+	}
+	files := [2]string{filepath.Join(b.tmp, "bridges-create.ip"), filepath.Join(b.tmp, "bridges-configure.ip")}
+	for i, text := range []string{create.String(), configure.String()} {
+		if err := os.WriteFile(files[i], []byte(text), 0o600); err != nil {
+			return err
+		}
+	}
+	ns, err := b.sb.NewNS(fmt.Sprintf("bridges%d", k))
+	if err != nil {
+		return err
+	}
+	b.settle(ctx, "a cold restore, before the bridges alone")
+	var l StepList
+	l.Add(0, Timed("ip", "-batch", files[0]), Timed(sysctl...), Timed("ip", "-batch", files[1]))
+	if err := b.recordSteps(ns, &l, KindRestore, pt.plan.TCPPorts(), MethodBridgesIP); err != nil {
+		return err
+	}
+	b.sb.DelNS(ns)
+	b.settle(ctx, "the bridges alone")
+	return nil
+}
+
+// pubPoint is one P of the publish benchmark: its own namespace holding the
+// state at that P, with a step server (CLI) and a library server in it.
+type pubPoint struct {
+	pt         *cpPoint
+	steps, lib *Proc
+}
+
+// publishBench times publishing one more port with P ports published. Each
+// P lives in its own namespace, so that the calls can alternate between
+// them one by one (the P that goes first rotates): a slow stretch of the
+// machine then lands on every P alike, as in the data plane's rounds.
+// Docker's commands, which have no target of their own, run round by round
+// in ns as before.
 func (b *Bench) publishBench(ctx context.Context, ns [2]string) error {
-	points := map[int]*cpPoint{}
+	b.logf("control plane: publish one port at P=%v, N=%d", b.cfg.PublishPorts, b.cfg.PublishN)
+	var pts []*pubPoint
+	defer func() {
+		for _, pp := range pts {
+			for _, p := range []*Proc{pp.steps, pp.lib} {
+				if p != nil {
+					p.Kill()
+				}
+			}
+		}
+	}()
 	for _, p := range b.cfg.PublishPorts {
 		pt, err := b.newCPPoint(b.cfg.PublishN, p)
 		if err != nil {
 			return err
 		}
-		points[p] = pt
+		pp := &pubPoint{pt: pt}
+		pts = append(pts, pp)
+		where, err := b.sb.NewNS(fmt.Sprintf("pub%d", p))
+		if err != nil {
+			return err
+		}
+		if _, err := b.sb.RunSteps(where, b.tmp, []Step{Cmd(b.nb(pt.stateDir, "restore")...)}); err != nil {
+			return fmt.Errorf("publish at P=%d: %w", p, err)
+		}
+		if pp.steps, err = b.sb.StartRole(ctx, where, "stepserve"); err != nil {
+			return err
+		}
+		if pp.lib, err = b.sb.StartRole(ctx, where, "libpub", "-state-dir", pt.stateDir, "-ep", pt.plan.Measured().Name); err != nil {
+			return err
+		}
 	}
-	b.logf("control plane: publish one port at P=%v, N=%d", b.cfg.PublishPorts, b.cfg.PublishN)
+	b.settle(ctx, "restoring the publish namespaces")
 	for r := 0; r < b.cfg.Runs; r++ {
-		for _, p := range b.cfg.PublishPorts {
-			if err := ctx.Err(); err != nil {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		port0 := 40000 + r*100
+		for k := 0; k < b.cfg.CLIReps; k++ {
+			for i := range pts {
+				pp := pts[(i+r*b.cfg.CLIReps+k)%len(pts)]
+				if err := b.cliPublish(pp, port0+k); err != nil {
+					return fmt.Errorf("publish at P=%d: %w", pp.pt.plan.TCPPorts(), err)
+				}
+			}
+		}
+		for k := 0; k < b.cfg.LibReps; k++ {
+			for i := range pts {
+				pp := pts[(i+r*b.cfg.LibReps+k)%len(pts)]
+				out, err := pp.lib.Call([]byte(strconv.Itoa(port0 + 50 + k)))
+				if err != nil {
+					return fmt.Errorf("publish at P=%d: %w", pp.pt.plan.TCPPorts(), err)
+				}
+				var d int64
+				if err := json.Unmarshal(out, &d); err != nil {
+					return fmt.Errorf("libpub answer %q: %w", out, err)
+				}
+				b.res.addControl(KindPublish, pp.pt.plan.TCPPorts(), MethodLib, float64(d)/1e6, 0)
+			}
+		}
+		for _, pp := range pts {
+			if err := b.dockerPublish(ns[0], "iptables-nft", pp.pt, port0, MethodNftPub); err != nil {
 				return err
 			}
-			if err := b.publishRound(ns, points[p], 40000+r*100); err != nil {
-				return fmt.Errorf("publish at P=%d: %w", p, err)
+			if err := b.dockerPublish(ns[1], "iptables-legacy", pp.pt, port0, MethodLegacyPub); err != nil {
+				return err
 			}
 		}
 	}
+	for _, pp := range pts {
+		b.sb.DelNS(pp.steps.ns)
+	}
+	b.settle(ctx, "the publish namespaces")
 	return nil
 }
 
-// publishRound is one round at one P: the CLI, the library, then Docker's
-// commands through iptables-nft and iptables-legacy.
-func (b *Bench) publishRound(ns [2]string, pt *cpPoint, port0 int) error {
-	ep := pt.plan.Measured()
-	p := pt.plan.TCPPorts()
-	var l StepList
-	l.Add(-1, Cmd("nft", "flush", "ruleset"), Cmd(b.nb(pt.stateDir, "restore")...))
-	for k := 0; k < b.cfg.CLIReps; k++ {
-		spec := fmt.Sprintf("%d:%d", port0+k, ServerTCPPort)
-		l.Add(k, Timed(b.nb(pt.stateDir, "port", "publish", ep.Name, "-p", spec)...))
-		l.Add(-1, Cmd(b.nb(pt.stateDir, "port", "unpublish", ep.Name, "-p", spec)...))
+// cliPublish times one `nftbridge port publish` of hostPort at pp's P and
+// unpublishes it (untimed).
+func (b *Bench) cliPublish(pp *pubPoint, hostPort int) error {
+	ep := pp.pt.plan.Measured()
+	spec := fmt.Sprintf("%d:%d", hostPort, ServerTCPPort)
+	var res StepResult
+	for _, s := range []Step{
+		Timed(b.nb(pp.pt.stateDir, "port", "publish", ep.Name, "-p", spec)...),
+		Cmd(b.nb(pp.pt.stateDir, "port", "unpublish", ep.Name, "-p", spec)...),
+	} {
+		line, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		out, err := pp.steps.Call(line)
+		if err != nil {
+			return err
+		}
+		if !s.Timed {
+			continue
+		}
+		if err := json.Unmarshal(out, &res); err != nil {
+			return fmt.Errorf("stepserve answer %q: %w", out, err)
+		}
 	}
-	if err := b.recordSteps(ns[0], &l, KindPublish, p, MethodCLI); err != nil {
-		return err
-	}
-	out, err := b.sb.RunRole(ns[0], "libpub", "-state-dir", pt.stateDir, "-ep", ep.Name,
-		"-reps", strconv.Itoa(b.cfg.LibReps), "-port0", strconv.Itoa(port0+50))
-	if err != nil {
-		return err
-	}
-	var lib []int64
-	if err := json.Unmarshal(out, &lib); err != nil {
-		return fmt.Errorf("libpub output %q: %w", out, err)
-	}
-	for _, d := range lib {
-		b.res.addControl(KindPublish, p, MethodLib, float64(d)/1e6, 0)
-	}
-	if err := b.dockerPublish(ns[0], "iptables-nft", pt, port0, MethodNftPub); err != nil {
-		return err
-	}
-	return b.dockerPublish(ns[1], "iptables-legacy", pt, port0, MethodLegacyPub)
+	b.res.addControl(KindPublish, pp.pt.plan.TCPPorts(), MethodCLI, float64(res.WallNS)/1e6, res.MaxRSSKB)
+	return nil
 }
 
 // dockerPublish loads Docker's rules and times the commands Docker runs

@@ -44,14 +44,13 @@ func openEngine(stateDir string) (*bridge.Engine, func(), error) {
 	return eng, func() { applier.Close() }, nil
 }
 
-// roleLibPublish times engine.Publish of one more TCP port, -reps times,
-// unpublishing it (untimed) after each; it prints the durations (ns).
-func roleLibPublish(args []string) error {
+// roleLibPublishServe serves library publishes: for each line of stdin
+// (a host port) it times engine.Publish of that port to the endpoint's
+// server, unpublishes it untimed, and answers with the duration (ns).
+func roleLibPublishServe(args []string) error {
 	fs := flag.NewFlagSet("libpub", flag.ContinueOnError)
 	stateDir := fs.String("state-dir", "", "nftbridge state directory")
 	ep := fs.String("ep", "", "endpoint")
-	reps := fs.Int("reps", 10, "repetitions")
-	port0 := fs.Int("port0", 40000, "first host port to publish")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -60,22 +59,21 @@ func roleLibPublish(args []string) error {
 		return err
 	}
 	defer closeEng()
-	var out []int64
-	for i := 0; i < *reps; i++ {
-		spec, err := ports.ParseSpec(fmt.Sprintf("%d:%d", *port0+i, ServerTCPPort))
+	return serveLines(func(line []byte) (any, error) {
+		spec, err := ports.ParseSpec(fmt.Sprintf("%s:%d", line, ServerTCPPort))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		start := time.Now()
 		if _, err := eng.Publish(*ep, []ports.Spec{spec}); err != nil {
-			return err
+			return nil, err
 		}
-		out = append(out, time.Since(start).Nanoseconds())
+		d := time.Since(start).Nanoseconds()
 		if _, err := eng.Unpublish(*ep, []ports.Spec{spec}); err != nil {
-			return err
+			return nil, err
 		}
-	}
-	return printJSON(out)
+		return d, nil
+	})
 }
 
 // roleLibNetwork times engine.CreateNetwork of one more network, -reps

@@ -250,6 +250,19 @@ func (p *Proc) Finish(timeout time.Duration) ([]byte, error) {
 	}
 }
 
+// Call sends one line to a serving role (see serveLines) and returns the
+// line it answers.
+func (p *Proc) Call(line []byte) ([]byte, error) {
+	if _, err := p.stdin.Write(append(line, '\n')); err != nil {
+		return nil, fmt.Errorf("role in %s: %v: %s", p.ns, err, lastLines(p.stderr.String(), 8))
+	}
+	out, err := p.stdout.ReadBytes('\n')
+	if err != nil {
+		return nil, fmt.Errorf("role in %s: no answer to %q: %v: %s", p.ns, line, err, lastLines(p.stderr.String(), 8))
+	}
+	return out, nil
+}
+
 // Kill ends the process (the role and, through Pdeathsig, nothing else).
 func (p *Proc) Kill() {
 	if p.cmd.Process != nil && p.cmd.ProcessState == nil {

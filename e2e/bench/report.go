@@ -229,7 +229,7 @@ func writeControlPlane(b *strings.Builder, r *Results) {
 	fmt.Fprintf(b, "(with %d ports published; the time includes creating the bridge.)\n\n", r.Config.NetCreateP)
 	fmt.Fprintf(b, "### Full restore of N=%d, P=%d\n\n| method | median | min – max | peak RSS | runs |\n|---|---|---|---|---|\n",
 		r.Config.RestoreN, r.Config.RestoreP)
-	for _, m := range []string{MethodRestore, MethodColdRest, MethodNftF, MethodLegacyRest, MethodNftRest} {
+	for _, m := range []string{MethodRestore, MethodColdRest, MethodBridgesIP, MethodNftF, MethodLegacyRest, MethodNftRest} {
 		s := r.FindControl(KindRestore, r.Config.RestoreP, m)
 		if s == nil {
 			continue
@@ -240,6 +240,10 @@ func writeControlPlane(b *strings.Builder, r *Results) {
 		}
 		fmt.Fprintf(b, "| %s | %s | %s – %s | %s | %d |\n", m, ms(Median(s.SamplesMS)),
 			ms(slices.Min(s.SamplesMS)), ms(slices.Max(s.SamplesMS)), rss, len(s.SamplesMS))
+	}
+	if ratios := r.pairedControl(KindRestore, r.Config.RestoreP, MethodColdRest, MethodBridgesIP); len(ratios) > 0 {
+		fmt.Fprintf(b, "\nCreating every bridge, the whole restore took %.2f× the time `ip` and `sysctl` took to make the "+
+			"same bridges alone, with no ruleset (median of %d paired ratios): the rest of a restore runs beside the bridges.\n", Median(ratios), len(ratios))
 	}
 	b.WriteString("\n### Memory\n\n| process | RSS | peak RSS | |\n|---|---|---|---|\n")
 	for _, m := range r.Memory {

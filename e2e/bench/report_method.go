@@ -84,12 +84,18 @@ bridges that holds the rtnl lock for seconds, which nftbridge's link operations 
 iptables-legacy-restore would not. The log says how long each wait took. Each of the %d
 repetitions of the full restore times nftbridge, `+"`nft -f`"+`, iptables-nft-restore and
 iptables-legacy-restore one right after another, each from an empty ruleset; the "faster than"
-targets are medians of those paired ratios. The %d restores that also create every bridge each
-start in a fresh namespace. Every wait for the kernel also waits until the machine is idle (CPU
+targets are medians of those paired ratios. Publishing one more port is timed with each P in a
+namespace of its own, restored once, so that the calls alternate between the P values one by one
+(the one that goes first rotates): %d CLI calls and %d library calls per P in each of %d rounds,
+each publish undone (untimed) before the next. The %d restores that also create every bridge each
+start in a fresh namespace; after each, the same bridges are made once more without nftbridge, in
+another fresh namespace: `+"`ip -batch`"+` creates them, one `+"`sysctl`"+` turns IPv6 off and route_localnet on,
+and `+"`ip -batch`"+` addresses them and sets them up. That is the kernel's share of such a restore, the
+floor under any tool. Every wait for the kernel also waits until the machine is idle (CPU
 busy under 10%% for three half-second windows in a row): the control plane starts after 45
 minutes of packet load, whose namespaces the kernel is still tearing down.
 
-`, c.TCPConc, c.TCPConc, c.UDPConc, c.Duration, c.Warmup, c.Runs, max(c.RestoreReps, 1), max(c.ColdRestores, 1))
+`, c.TCPConc, c.TCPConc, c.UDPConc, c.Duration, c.Warmup, c.Runs, max(c.RestoreReps, 1), c.CLIReps, c.LibReps, c.Runs, max(c.ColdRestores, 1))
 	b.WriteString("**Commands** (NS = the benchmark's namespaces, FILE/DIR = files it generates):\n\n```\n")
 	for _, line := range methodCommands(c) {
 		b.WriteString(line + "\n")
@@ -115,9 +121,10 @@ func methodCommands(c Config) []string {
 		fmt.Sprintf(role, "udpsink", "-port 9000                               # container (9001 outside)"),
 		fmt.Sprintf(role, "udp", fmt.Sprintf("-addr IP:PORT -conc %d %s", c.UDPConc, load)),
 		"# control plane (timed inside the namespace)",
-		"nftbridge --state-dir DIR port publish EP -p PORT:80",
+		"nftbridge --state-dir DIR port publish EP -p PORT:80   # and port unpublish, untimed",
 		"nftbridge --state-dir DIR network create --subnet CIDR --bridge NAME extra",
 		"nftbridge --state-dir DIR restore",
+		"ip -batch FILE; sysctl -q -w net.ipv6.conf.BR.disable_ipv6=1 net.ipv4.conf.BR.route_localnet=1 ...; ip -batch FILE   # the bridges alone",
 		"nft -f FILE                                      # nftbridge's table rendered as nft text",
 		"iptables-legacy-restore FILE; iptables-nft-restore FILE",
 		"iptables-{legacy,nft} -w -t nat -C DOCKER RULE; ... -A DOCKER RULE; same for -t filter   # Docker's publish",

@@ -26,7 +26,7 @@ func roles() map[string]func(args []string) error {
 	return map[string]func(args []string) error{
 		"server": roleServer, "udpsink": roleUDPSink, "probe": roleProbe, "ctflush": roleCTFlush,
 		"crr": roleCRR, "rr": roleRR, "udp": roleUDPSend,
-		"steps": roleSteps, "libpub": roleLibPublish, "libnet": roleLibNetwork, "hold": roleHold,
+		"steps": roleSteps, "stepserve": roleStepServe, "libpub": roleLibPublishServe, "libnet": roleLibNetwork, "hold": roleHold,
 	}
 }
 

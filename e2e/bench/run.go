@@ -62,7 +62,7 @@ func DefaultConfig() Config {
 		OutDir: "docs/benchmarks", Networks: []int{1, 100, 1000}, Ports: []int{1, 1000, 10000},
 		Runs: 5, Duration: 2 * time.Second, Warmup: 300 * time.Millisecond, TCPConc: 16, UDPConc: 2,
 		PublishN: 1000, PublishPorts: []int{10, 1000, 10000}, NetworkNs: []int{10, 1000}, NetCreateP: 1000,
-		RestoreN: 1000, RestoreP: 10000, RestoreReps: 15, ColdRestores: 5, CLIReps: 4, LibReps: 20, Floor: true, Rounds: 30,
+		RestoreN: 1000, RestoreP: 10000, RestoreReps: 15, ColdRestores: 5, CLIReps: 10, LibReps: 40, Floor: true, Rounds: 30,
 		Log: os.Stderr,
 	}
 }

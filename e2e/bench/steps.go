@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -56,6 +57,43 @@ func roleSteps(args []string) error {
 		results = append(results, r)
 	}
 	return printJSON(results)
+}
+
+// roleStepServe runs one step per line of stdin (a JSON Step) and answers
+// each with one line (a JSON StepResult), after a first "ready" line. Kept
+// running in several namespaces, it lets the benchmark alternate between
+// them call by call.
+func roleStepServe(args []string) error {
+	if len(args) != 0 {
+		return fmt.Errorf("stepserve takes no arguments, got %q", args)
+	}
+	return serveLines(func(line []byte) (any, error) {
+		var s Step
+		if err := json.Unmarshal(line, &s); err != nil {
+			return nil, fmt.Errorf("step %q: %w", line, err)
+		}
+		return runStep(s)
+	})
+}
+
+// serveLines prints "ready", then answers each line of stdin with the JSON
+// of fn's result on one line, until stdin closes.
+func serveLines(fn func(line []byte) (any, error)) error {
+	if _, err := fmt.Println("ready"); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(os.Stdin)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		v, err := fn(sc.Bytes())
+		if err != nil {
+			return err
+		}
+		if err := printJSON(v); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
 }
 
 func runStep(s Step) (StepResult, error) {

@@ -207,9 +207,13 @@ func (r *Results) pairedControl(kind string, x int, a, b string) []float64 {
 func restoreTargets(r *Results) []Target {
 	p, n := r.Config.RestoreP, r.Config.RestoreN
 	at := fmt.Sprintf("N=%d, P=%d", n, p)
+	cold := limitTarget("full `nftbridge restore` at "+at+" creating every bridge", r, KindRestore, p, MethodColdRest, 500)
+	if floor, ok := r.controlMedian(KindRestore, p, MethodBridgesIP); ok && cold.Shortage != "" {
+		cold.Shortage += fmt.Sprintf("; the same bridges alone (ip and sysctl, no ruleset) took %s", ms(floor))
+	}
 	out := []Target{
 		limitTarget("full `nftbridge restore` at "+at+" (bridges present, table flushed)", r, KindRestore, p, MethodRestore, 500),
-		limitTarget("full `nftbridge restore` at "+at+" creating every bridge", r, KindRestore, p, MethodColdRest, 500),
+		cold,
 	}
 	mine, okMine := r.controlMedian(KindRestore, p, MethodRestore)
 	for _, other := range []string{MethodLegacyRest, MethodNftRest} {
