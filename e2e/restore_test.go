@@ -2,8 +2,13 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
+	"net/netip"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/nftbridge/nftbridge/bridge/store"
 	"github.com/nftbridge/nftbridge/e2e/echo"
 )
 
@@ -114,5 +119,52 @@ func TestUnpublishUDPFlow(t *testing.T) {
 	w.mustNB("port", "unpublish", "a", "-p", "5353:53/udp")
 	if res := flow.Exchange(blockedTimeout); res.Outcome == echo.Connected {
 		t.Errorf("the same UDP flow after unpublish: %v; want it cut off (timeout or refused)", res)
+	}
+}
+
+// TestRestoreInStages: a restore of a table of 8,192 elements or more
+// installs it in stages (the base chains' rules last, onto complete sets).
+// The table it leaves is the one a second restore, in a single batch onto
+// it, does not change, and it carries traffic like any other: published
+// ports, masquerade, isolation, no direct access.
+func TestRestoreInStages(t *testing.T) {
+	t.Parallel()
+	w := newPairWorld(t)
+	// 250 more containers on network na, 20 ports each, whose namespaces
+	// are gone (as after a reboot): 10,250 more elements.
+	s, err := store.Open(w.statePath(), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Update(func(st *store.State) error {
+		for i := range 250 {
+			name := fmt.Sprintf("bulk%03d", i)
+			id := fmt.Sprintf("%064x", 0xb000+i)
+			ep := &store.Endpoint{Name: name, ID: id, Network: "na",
+				Addr:     netip.AddrFrom4([4]byte{172, 31, 0, byte(3 + i)}),
+				HostVeth: "nbv" + id[54:], PeerName: "nbp" + id[54:], Created: time.Now().UTC()}
+			for j := range 20 {
+				ep.Ports = append(ep.Ports, store.Port{Proto: "tcp", HostIP: netip.IPv4Unspecified(),
+					HostPort: uint16(20000 + 20*i + j), ContainerPort: uint16(1000 + j)})
+			}
+			st.Endpoints[name] = ep
+		}
+		return nil
+	})
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	w.nft("flush", "ruleset")
+	w.mustNB("restore")
+	staged := w.nft("list", "table", "ip", "nftbridge")
+	if n := strings.Count(staged, "tcp . 2"); n != 5000 {
+		t.Fatalf("after the restore the table holds %d bulk ports, want 5000:\n%.2000s", n, staged)
+	}
+	w.checkPairFlows(t)
+	w.mustNB("restore")
+	if again := w.nft("list", "table", "ip", "nftbridge"); again != staged {
+		t.Errorf("a restore onto the staged table changed it:\n%s", lineDiff(staged, again))
 	}
 }
