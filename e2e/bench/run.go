@@ -50,7 +50,7 @@ type Config struct {
 	Command string    // the command line, for the report
 }
 
-// DefaultConfig is the full benchmark of the issue (about 55 minutes on two
+// DefaultConfig is the full benchmark of the issue (about 57 minutes on two
 // cores): five runs a point, as the issue asks, then 30 back-to-back
 // rounds at the largest point, where the targets are. On this shared
 // machine runs of one layout spread by ±10-25%, so a ratio of two medians
