@@ -30,7 +30,10 @@ type RestoreReport struct {
 
 // Restore rebuilds every bridge and the whole ruleset from the store: after
 // a reboot, a deleted bridge or an `nft flush ruleset`. The user chain keeps
-// its rules if it still exists. The store is only read.
+// its rules if it still exists. The store is only read, in one read
+// transaction that lasts until the kernel matches it: other processes wait
+// to change the state meanwhile, so nothing they change is undone by a
+// restore working from an older snapshot.
 //
 // The work overlaps where it can. The links are dumped while the store is
 // read, and the bridges are made right as soon as the networks are decoded,
@@ -54,8 +57,8 @@ func (e *Engine) Restore() (*RestoreReport, error) {
 	rep := &RestoreReport{}
 	var inv link.Inventory
 	bridged := make(chan error, 1)
-	started := false
-	st, err := store.SnapshotStaged(e.cfg.StorePath, e.cfg.LockWait, func(networks map[string]*store.Network) {
+	started, finishing := false, false
+	onNetworks := func(networks map[string]*store.Network) {
 		started = true
 		go func() {
 			favourThisThread()
@@ -67,26 +70,40 @@ func (e *Engine) Restore() (*RestoreReport, error) {
 			inv = d.inv
 			bridged <- e.restoreNetworks(networks, inv, rep)
 		}()
+	}
+	// The rest runs inside the store's read transaction: no other process
+	// changes the state until the kernel matches this snapshot of it. A
+	// port unpublished meanwhile would otherwise come back with it.
+	err := store.ViewStaged(e.cfg.StorePath, e.cfg.LockWait, onNetworks, func(st *store.State) error {
+		finishing = true
+		return e.finishRestore(st, bridged, &inv, rep)
 	})
-	if err != nil {
+	if !finishing {
 		if started {
 			<-bridged
 		}
 		return nil, err
 	}
+	return rep, err
+}
+
+// finishRestore is the part of Restore that needs the whole state: it
+// applies the ruleset while the bridges are made (bridged says when they
+// are), then prepares the host and plugs the containers back in.
+func (e *Engine) finishRestore(st *store.State, bridged <-chan error, inv *link.Inventory, rep *RestoreReport) error {
 	applied := make(chan error, 1)
 	go func() { applied <- e.applyRuleset(st) }()
-	err = <-bridged
+	err := <-bridged
 	rep.Networks, rep.Endpoints = len(st.Networks), len(st.Endpoints)
 	if rulesErr := <-applied; rulesErr != nil {
-		return rep, errors.Join(rulesErr, err)
+		return errors.Join(rulesErr, err)
 	}
 	if err != nil {
-		return rep, err
+		return err
 	}
 	if len(st.Networks) > 0 {
 		if rep.Notes, err = e.cfg.Host.Prepare(); err != nil {
-			return rep, err
+			return err
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(st.Networks)) {
@@ -101,11 +118,11 @@ func (e *Engine) Restore() (*RestoreReport, error) {
 	for _, name := range slices.Sorted(maps.Keys(st.Endpoints)) {
 		ep := st.Endpoints[name]
 		rep.Ports += len(ep.Ports)
-		if err := e.restoreEndpoint(ep, st.Networks[ep.Network], inv, rep); err != nil {
-			return rep, err
+		if err := e.restoreEndpoint(ep, st.Networks[ep.Network], *inv, rep); err != nil {
+			return err
 		}
 	}
-	return rep, nil
+	return nil
 }
 
 // applyRuleset compiles st and makes the kernel's table match it.

@@ -185,17 +185,26 @@ func Snapshot(path string, timeout time.Duration) (*State, error) {
 // transaction waiting. If the endpoints then cannot be read, the error
 // comes after networks was called.
 func SnapshotStaged(path string, timeout time.Duration, networks func(map[string]*Network)) (*State, error) {
-	s, err := Open(path, timeout)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
 	var out *State
-	err = s.view(networks, func(st *State) error {
+	err := ViewStaged(path, timeout, networks, func(st *State) error {
 		out = st // readState decoded it for this call: nobody else has it
 		return nil
 	})
 	return out, err
+}
+
+// ViewStaged is SnapshotStaged that calls fn with the state instead of
+// returning it, still inside the read transaction: no other process can
+// change the state until fn returns (writers wait for the shared file
+// lock, up to their timeout). fn gets a state decoded for this call, and
+// must not write to the store (its own write would wait for this lock).
+func ViewStaged(path string, timeout time.Duration, networks func(map[string]*Network), fn func(*State) error) error {
+	s, err := Open(path, timeout)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	return s.view(networks, fn)
 }
 
 // openDB opens the bbolt file, waiting up to s.timeout for its lock.
