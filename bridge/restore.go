@@ -2,13 +2,13 @@ package bridge
 
 import (
 	"errors"
-	"runtime"
-
 	"fmt"
-	"golang.org/x/sys/unix"
 	"maps"
 	"net/netip"
+	"runtime"
 	"slices"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/nftbridge/nftbridge/bridge/link"
 	"github.com/nftbridge/nftbridge/bridge/store"

@@ -160,16 +160,34 @@ func (a *Applier) send(b *batch, genID uint32) error {
 }
 
 func (a *Applier) sendOnce(b *batch, genID uint32) error {
+	err := flushOn(a.conn, b, genID)
+	if qe := (*queueError)(nil); errors.As(err, &qe) {
+		return errors.Join(err, a.discard())
+	}
+	return err
+}
+
+// queueError is a batch that could not be queued: the connection may hold
+// part of it, and must be dropped or have its queue discarded.
+type queueError struct{ err error }
+
+func (e *queueError) Error() string { return "queue batch: " + e.err.Error() }
+func (e *queueError) Unwrap() error { return e.err }
+
+// flushOn queues b on conn and flushes it as one transaction. A non-zero
+// genID makes the kernel refuse it (ERESTART) if the ruleset changed since
+// that generation was read.
+func flushOn(conn *nftables.Conn, b *batch, genID uint32) error {
 	for _, op := range b.ops {
-		if err := op(a.conn); err != nil {
-			return errors.Join(fmt.Errorf("queue batch: %w", err), a.discard())
+		if err := op(conn); err != nil {
+			return &queueError{err}
 		}
 	}
 	var err error
 	if genID != 0 {
-		err = a.conn.FlushWithGenID(genID)
+		err = conn.FlushWithGenID(genID)
 	} else {
-		err = a.conn.Flush()
+		err = conn.Flush()
 	}
 	if err == nil {
 		return nil

@@ -53,14 +53,13 @@ func (a *Applier) installStaged(rs *Ruleset, genID uint32) error {
 		return skeleton
 	}
 	skeleton.add(func(c *nftables.Conn) error { c.AddTable(a.table); return nil })
-	kernelSets := make([]*nftables.Set, len(rs.Sets))
+	sets, err := kernelSets(a.table, rs.Sets)
+	if err != nil {
+		return err
+	}
 	all := make([]bool, len(rs.Sets))
-	for i, s := range rs.Sets {
-		ks, err := kernelSet(a.table, s)
-		if err != nil {
-			return err
-		}
-		kernelSets[i], all[i] = ks, true
+	for i, ks := range sets {
+		all[i] = true
 		skeleton.add(func(c *nftables.Conn) error { return c.AddSet(ks, nil) })
 	}
 	// Every chain exists before any rule, which may jump to a later one,
@@ -108,7 +107,7 @@ func (a *Applier) installStaged(rs *Ruleset, genID uint32) error {
 	if enc.err != nil {
 		return a.uninstall(enc.err)
 	}
-	batches := elementBatches(rs.Sets, kernelSets, enc.elems, a.installBatch())
+	batches := elementBatches(rs.Sets, sets, enc.elems, a.installBatch())
 	if err := a.sendElementBatches(batches); err != nil {
 		return a.uninstall(fmt.Errorf("elements: %w", err))
 	}
@@ -136,7 +135,7 @@ func (a *Applier) installStagedMin() int {
 // size elements. The elements of an interval set stay in one batch: a
 // range is two elements (its start and its end) that the kernel checks as
 // a pair.
-func elementBatches(sets []*Set, kernelSets []*nftables.Set, encoded [][]nftables.SetElement, size int) []*batch {
+func elementBatches(sets []*Set, ksets []*nftables.Set, encoded [][]nftables.SetElement, size int) []*batch {
 	var out []*batch
 	cur, n := &batch{}, 0
 	flush := func() {
@@ -152,7 +151,7 @@ func elementBatches(sets []*Set, kernelSets []*nftables.Set, encoded [][]nftable
 			if s.Interval {
 				take = len(elems)
 			}
-			cur.addElements(kernelSets[i], elems[:take], false)
+			cur.addElements(ksets[i], elems[:take], false)
 			elems, n = elems[take:], n+take
 			if n >= size {
 				flush()
@@ -199,7 +198,7 @@ func (a *Applier) sendElementBatches(batches []*batch) error {
 				if failed() {
 					continue
 				}
-				if err := sendOn(conn, b); err != nil {
+				if err := flushOn(conn, b, 0); err != nil {
 					fail(err)
 				}
 			}
@@ -214,24 +213,6 @@ func (a *Applier) sendElementBatches(batches []*batch) error {
 	close(queue)
 	wg.Wait()
 	return first
-}
-
-// sendOn queues b on conn and flushes it as one transaction. On error the
-// connection may hold part of b: the caller closes it.
-func sendOn(conn *nftables.Conn, b *batch) error {
-	for _, op := range b.ops {
-		if err := op(conn); err != nil {
-			return fmt.Errorf("queue batch: %w", err)
-		}
-	}
-	if err := conn.Flush(); err != nil {
-		err = fmt.Errorf("batch rolled back: %w", err)
-		if hint := batchErrorHint(err); hint != "" {
-			err = fmt.Errorf("%w (%s)", err, hint)
-		}
-		return err
-	}
-	return nil
 }
 
 // uninstall deletes the table a failed staged install left: it did not

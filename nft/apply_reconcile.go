@@ -199,15 +199,14 @@ func (a *Applier) planChains(b *batch, rs *Ruleset, cur *tableState) (map[string
 // the rules that used a set to be deleted are gone by then.
 func (a *Applier) planSets(b *batch, rs *Ruleset, cur *tableState) error {
 	want := map[string]bool{}
-	kernelSets := make([]*nftables.Set, len(rs.Sets))
+	sets, err := kernelSets(a.table, rs.Sets)
+	if err != nil {
+		return err
+	}
 	refill := make([]bool, len(rs.Sets))
 	for i, s := range rs.Sets {
-		ks, err := kernelSet(a.table, s)
-		if err != nil {
-			return err
-		}
 		have := cur.sets[s.Name]
-		kernelSets[i], refill[i] = ks, have == nil || !sameSetDefinition(have, ks)
+		refill[i] = have == nil || !sameSetDefinition(have, sets[i])
 	}
 	encoded, err := encodeSets(rs.Sets, refill)
 	if err != nil {
@@ -215,7 +214,7 @@ func (a *Applier) planSets(b *batch, rs *Ruleset, cur *tableState) error {
 	}
 	for i, s := range rs.Sets {
 		want[s.Name] = true
-		ks, have := kernelSets[i], cur.sets[s.Name]
+		ks, have := sets[i], cur.sets[s.Name]
 		switch {
 		case have == nil:
 			b.add(func(c *nftables.Conn) error { return c.AddSet(ks, nil) })

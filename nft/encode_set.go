@@ -14,6 +14,19 @@ import (
 // ifnameMaxLen is the longest interface name (IFNAMSIZ less the NUL).
 const ifnameMaxLen = 15
 
+// kernelSets is kernelSet of each set, in order.
+func kernelSets(table *nftables.Table, sets []*Set) ([]*nftables.Set, error) {
+	out := make([]*nftables.Set, len(sets))
+	for i, s := range sets {
+		ks, err := kernelSet(table, s)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = ks
+	}
+	return out, nil
+}
+
 // kernelSet is the netlink definition of a model set, without elements.
 // Flags follow what nft sends for the same text: NFT_SET_CONCAT only for a
 // range key of several fields (pipapo); host-endian key byte order for
